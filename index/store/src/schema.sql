@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS entities (
     name  TEXT,
     UNIQUE (kind, key)
 );
+CREATE INDEX IF NOT EXISTS entities_by_key ON entities (key);
+CREATE INDEX IF NOT EXISTS entities_by_name ON entities (lower(name));
 
 CREATE TABLE IF NOT EXISTS item_entities (
     item_rowid   INTEGER NOT NULL,

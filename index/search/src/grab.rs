@@ -1,0 +1,391 @@
+//! GrabEverythingRelated: candidates from BM25 and the entity graph, fused, then packed greedily
+//! into a token budget using the counts stored at ingest.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use ctx_connector_api::{ItemKind, PersonRef};
+use ctx_store::{BLOCK_END, PASSAGE_SEPARATOR, PackMeta, StoreReader, TokenCounter};
+
+use crate::index::{Filters, SearchIndex};
+use crate::{Result, query_terms};
+
+/// Reciprocal-rank-fusion constant: how much the top ranks dominate.
+const RRF_K: f32 = 60.0;
+/// Items whose header alone would leave less than this for text are cut, not trimmed.
+const MIN_TRIMMED_TEXT_TOKENS: u32 = 48;
+/// At most this many cut items are listed in a response.
+const MAX_CUT_LISTED: usize = 1000;
+
+/// A GrabEverythingRelated request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrabParams {
+    pub query: String,
+    pub token_budget: u32,
+    pub filters: Filters,
+}
+
+/// One packed item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackedItem {
+    pub id: String,
+    pub kind: ItemKind,
+    pub source: String,
+    pub title: String,
+    pub locator: String,
+    pub timestamp_ms: Option<i64>,
+    pub people: Vec<PersonRef>,
+    pub text: String,
+    /// Tokens in the window: header, text and block end.
+    pub tokens: u32,
+    /// Tokens of the whole item's text.
+    pub full_tokens: u32,
+    pub score: f32,
+    pub why: String,
+    pub truncated: bool,
+    /// The rendered block (header + text + block end) as it appears in `markdown`.
+    pub rendered: String,
+}
+
+/// An item that was related but did not fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CutItem {
+    pub id: String,
+    pub tokens: u32,
+    pub score: f32,
+}
+
+/// The packed context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrabResult {
+    pub items: Vec<PackedItem>,
+    pub tokens_used: u32,
+    pub token_budget: u32,
+    pub candidates: u32,
+    pub cut: Vec<CutItem>,
+    pub markdown: String,
+    pub took_us: u64,
+}
+
+/// Why a candidate is related, before packing.
+#[derive(Debug, Clone, Default)]
+struct Reasons {
+    bm25_rank: Option<usize>,
+    entities: Vec<String>,
+}
+
+/// Retrieval over a store and its search projection.
+pub struct Retriever<'a> {
+    pub index: &'a SearchIndex,
+    pub store: &'a StoreReader,
+    pub counter: &'a TokenCounter,
+}
+
+impl Retriever<'_> {
+    /// Everything related to `params.query` that fits `params.token_budget`. Blocking.
+    pub fn grab(&self, params: &GrabParams) -> Result<GrabResult> {
+        let started = Instant::now();
+        let budget = params.token_budget;
+        let terms = query_terms(&params.query);
+
+        // 1. Candidates. The BM25 list is long enough that a budget larger than everything
+        //    related really returns everything related.
+        let bm25_limit = ((budget / 40) as usize).clamp(200, 50_000);
+        let (hits, _total) = self
+            .index
+            .search(&params.query, &params.filters, bm25_limit, 0)?;
+        let mut reasons: HashMap<i64, Reasons> = HashMap::new();
+        let mut order: Vec<i64> = Vec::new();
+        for (rank, hit) in hits.iter().enumerate() {
+            order.push(hit.rowid);
+            reasons.entry(hit.rowid).or_default().bm25_rank = Some(rank);
+        }
+        // 2. Entity graph: people and organisations named in the query bring their items.
+        let mut entity_lists: Vec<Vec<i64>> = Vec::new();
+        for phrase in entity_phrases(&params.query) {
+            for entity in self.store.find_entities(&phrase)? {
+                let label = match &entity.name {
+                    Some(n) if entity.kind == "person" && !entity.key.starts_with("name:") => {
+                        format!("{n} <{}>", entity.key)
+                    }
+                    Some(n) => n.clone(),
+                    None => entity.key.clone(),
+                };
+                let items = self.store.items_of_entity(entity.rowid, bm25_limit)?;
+                for &rowid in &items {
+                    let r = reasons.entry(rowid).or_default();
+                    if !r.entities.contains(&label) {
+                        r.entities.push(label.clone());
+                    }
+                }
+                entity_lists.push(items);
+            }
+        }
+        // 3. Fuse: reciprocal-rank fusion over the BM25 list and each entity list.
+        let mut fused: HashMap<i64, f32> = HashMap::new();
+        for (rank, hit) in hits.iter().enumerate() {
+            *fused.entry(hit.rowid).or_default() += 1.0 / (RRF_K + rank as f32 + 1.0);
+        }
+        for list in &entity_lists {
+            for (rank, &rowid) in list.iter().enumerate() {
+                *fused.entry(rowid).or_default() += 1.0 / (RRF_K + rank as f32 + 1.0);
+            }
+        }
+        let mut seen: HashSet<i64> = order.iter().copied().collect();
+        for list in &entity_lists {
+            for &rowid in list {
+                if seen.insert(rowid) {
+                    order.push(rowid);
+                }
+            }
+        }
+        order.sort_by(|a, b| {
+            fused[b]
+                .partial_cmp(&fused[a])
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.cmp(b))
+        });
+        let candidates = order.len() as u32;
+
+        // 4. Pack greedily in rank order; trim what does not fit whole.
+        let separator_tokens = self.counter.count(PASSAGE_SEPARATOR);
+        let mut remaining = budget;
+        let mut items = Vec::new();
+        let mut cut = Vec::new();
+        let mut markdown = String::new();
+        for chunk_of_order in order.chunks(256) {
+            let metas = self.store.pack_metas(chunk_of_order)?;
+            for meta in metas {
+                if !params
+                    .filters
+                    .accepts(&meta.source, meta.kind, meta.timestamp_ms)
+                {
+                    continue;
+                }
+                let score = fused.get(&meta.rowid).copied().unwrap_or(0.0);
+                let whole = meta.header_tokens.saturating_add(meta.tokens);
+                if whole <= remaining {
+                    let text = self.store.body(meta.rowid)?.unwrap_or_default();
+                    remaining -= whole;
+                    let reason = reasons.remove(&meta.rowid).unwrap_or_default();
+                    items.push(self.packed(meta, text, whole, score, false, &terms, reason));
+                } else if remaining >= meta.header_tokens + MIN_TRIMMED_TEXT_TOKENS
+                    && let Some((text, tokens)) =
+                        self.trim(&meta, remaining - meta.header_tokens, separator_tokens, &terms)?
+                {
+                    let used = meta.header_tokens + tokens;
+                    remaining -= used;
+                    let reason = reasons.remove(&meta.rowid).unwrap_or_default();
+                    items.push(self.packed(meta, text, used, score, true, &terms, reason));
+                } else if cut.len() < MAX_CUT_LISTED {
+                    cut.push(CutItem {
+                        id: meta.id.clone(),
+                        tokens: whole,
+                        score,
+                    });
+                }
+            }
+        }
+        for item in &items {
+            markdown.push_str(&item.rendered);
+        }
+        Ok(GrabResult {
+            tokens_used: budget - remaining,
+            token_budget: budget,
+            candidates,
+            cut,
+            markdown,
+            items,
+            took_us: started.elapsed().as_micros() as u64,
+        })
+    }
+
+    /// Picks the head and the passages that best match the query until `room` tokens are used.
+    /// Returns `None` when not even the head chunk fits.
+    fn trim(
+        &self,
+        meta: &PackMeta,
+        room: u32,
+        separator_tokens: u32,
+        terms: &[String],
+    ) -> Result<Option<(String, u32)>> {
+        let all: Vec<usize> = (0..meta.chunk_tokens.len()).collect();
+        let texts = self.store.chunk_texts(meta.rowid, &all)?;
+        // Rank chunks: the head first, then by number of query-term occurrences.
+        let mut ranked: Vec<(usize, usize)> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let lower = t.to_lowercase();
+                let hits = terms.iter().map(|term| lower.matches(term.as_str()).count()).sum();
+                (i, hits)
+            })
+            .collect();
+        ranked.sort_by(|a, b| {
+            (b.0 == 0)
+                .cmp(&(a.0 == 0))
+                .then(b.1.cmp(&a.1))
+                .then(a.0.cmp(&b.0))
+        });
+        let mut chosen: Vec<usize> = Vec::new();
+        for (ord, _) in ranked {
+            let mut candidate = chosen.clone();
+            candidate.push(ord);
+            candidate.sort_unstable();
+            if passage_tokens(&candidate, &meta.chunk_tokens, separator_tokens) <= room {
+                chosen = candidate;
+            }
+        }
+        if chosen.is_empty() {
+            return Ok(None);
+        }
+        let tokens = passage_tokens(&chosen, &meta.chunk_tokens, separator_tokens);
+        let mut text = String::new();
+        let mut previous: Option<usize> = None;
+        for &ord in &chosen {
+            if let Some(p) = previous
+                && ord != p + 1
+            {
+                text.push_str(PASSAGE_SEPARATOR);
+            }
+            text.push_str(&texts[ord]);
+            previous = Some(ord);
+        }
+        if chosen.last().is_some_and(|&l| l + 1 < meta.chunk_tokens.len()) {
+            text.push_str(PASSAGE_SEPARATOR);
+        }
+        Ok(Some((text, tokens)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn packed(
+        &self,
+        meta: PackMeta,
+        text: String,
+        tokens: u32,
+        score: f32,
+        truncated: bool,
+        terms: &[String],
+        reasons: Reasons,
+    ) -> PackedItem {
+        let why = explain(&meta.title, &text, terms, &reasons, truncated);
+        let header = ctx_store::item_header(&ctx_store::HeaderFields {
+            id: &meta.id,
+            kind: meta.kind,
+            source: &meta.source,
+            title: &meta.title,
+            locator: &meta.locator,
+            timestamp_ms: meta.timestamp_ms,
+            people: &meta.people,
+        });
+        let rendered = format!("{header}{text}{BLOCK_END}");
+        PackedItem {
+            id: meta.id,
+            kind: meta.kind,
+            source: meta.source,
+            title: meta.title,
+            locator: meta.locator,
+            timestamp_ms: meta.timestamp_ms,
+            people: meta.people,
+            text,
+            tokens,
+            full_tokens: meta.tokens,
+            score,
+            why,
+            truncated,
+            rendered,
+        }
+    }
+}
+
+/// Tokens of the chosen chunks with separators between gaps and after a cut tail.
+fn passage_tokens(chosen: &[usize], chunk_tokens: &[u32], separator_tokens: u32) -> u32 {
+    let mut total = 0u32;
+    let mut previous: Option<usize> = None;
+    for &ord in chosen {
+        if let Some(p) = previous
+            && ord != p + 1
+        {
+            total += separator_tokens;
+        }
+        total += chunk_tokens[ord];
+        previous = Some(ord);
+    }
+    if chosen.last().is_some_and(|&l| l + 1 < chunk_tokens.len()) {
+        total += separator_tokens;
+    }
+    total
+}
+
+/// A short human-readable reason: matched terms and where, entities involved.
+fn explain(title: &str, text: &str, terms: &[String], reasons: &Reasons, truncated: bool) -> String {
+    let title_l = title.to_lowercase();
+    let text_l = text.to_lowercase();
+    let in_title: Vec<&str> = terms
+        .iter()
+        .filter(|t| title_l.contains(t.as_str()))
+        .map(String::as_str)
+        .collect();
+    let in_text: Vec<&str> = terms
+        .iter()
+        .filter(|t| !title_l.contains(t.as_str()) && text_l.contains(t.as_str()))
+        .map(String::as_str)
+        .collect();
+    let quote = |v: &[&str]| {
+        v.iter()
+            .take(5)
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut parts = Vec::new();
+    if !in_title.is_empty() {
+        parts.push(format!("matched {} in title", quote(&in_title)));
+    }
+    if !in_text.is_empty() {
+        parts.push(format!("matched {}", quote(&in_text)));
+    }
+    if !reasons.entities.is_empty() {
+        parts.push(format!(
+            "involves {}",
+            reasons
+                .entities
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if parts.is_empty() {
+        parts.push(match reasons.bm25_rank {
+            Some(rank) => format!("keyword match (rank {})", rank + 1),
+            None if terms.is_empty() => "matches the filters".to_string(),
+            None => "related".to_string(),
+        });
+    }
+    if truncated {
+        parts.push("trimmed to the most relevant passages".to_string());
+    }
+    parts.join("; ")
+}
+
+/// Phrases of a query that may name an entity: addresses, domains, and runs of one to three
+/// capitalised or plain words ("Dana Lee", "acme.com").
+fn entity_phrases(query: &str) -> Vec<String> {
+    let words: Vec<&str> = query
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '?' || c == '!')
+        .map(|w| w.trim_matches(|c: char| c == '"' || c == '\'' || c == '(' || c == ')' || c == '.'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    for n in 1..=3 {
+        for window in words.windows(n) {
+            let phrase = window.join(" ");
+            if phrase.len() >= 3 && !out.contains(&phrase) {
+                out.push(phrase);
+            }
+        }
+    }
+    out
+}

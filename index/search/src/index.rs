@@ -1,0 +1,394 @@
+//! The tantivy projection: one document per live item, keyed by the item's store rowid.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ctx_connector_api::ItemKind;
+use ctx_store::{DocState, StoreReader};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, EmptyQuery, Occur, Query, QueryParser, RangeQuery, TermQuery,
+};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, Value,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+
+use crate::{Result, SearchError};
+
+/// Version of the index layout; a different version on disk means a rebuild from the store.
+pub const INDEX_SCHEMA_VERSION: u32 = 1;
+const VERSION_FILE: &str = "ctx-index-version";
+const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    rowid: Field,
+    source: Field,
+    kind: Field,
+    title: Field,
+    body: Field,
+    people: Field,
+    timestamp: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        rowid: b.add_i64_field("rowid", INDEXED | FAST | STORED),
+        source: b.add_text_field("source", STRING | FAST),
+        kind: b.add_text_field("kind", STRING),
+        title: b.add_text_field("title", TEXT),
+        body: b.add_text_field("body", TEXT),
+        people: b.add_text_field("people", TEXT),
+        timestamp: b.add_i64_field("timestamp", INDEXED | FAST),
+    };
+    (b.build(), fields)
+}
+
+/// Which items a query may return.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filters {
+    pub sources: Vec<String>,
+    pub kinds: Vec<ItemKind>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+}
+
+impl Filters {
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+            && self.kinds.is_empty()
+            && self.since_ms.is_none()
+            && self.until_ms.is_none()
+    }
+
+    /// Whether an item with these attributes passes.
+    pub fn accepts(&self, source: &str, kind: ItemKind, timestamp_ms: Option<i64>) -> bool {
+        (self.sources.is_empty() || self.sources.iter().any(|s| s == source))
+            && (self.kinds.is_empty() || self.kinds.contains(&kind))
+            && self
+                .since_ms
+                .is_none_or(|since| timestamp_ms.is_some_and(|t| t >= since))
+            && self
+                .until_ms
+                .is_none_or(|until| timestamp_ms.is_some_and(|t| t < until))
+    }
+}
+
+/// A ranked hit: the store rowid of an item and its BM25 score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub rowid: i64,
+    pub score: f32,
+}
+
+/// How the index was found when opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenState {
+    /// Opened as is; replay the change log after its last applied sequence.
+    Existing,
+    /// Created empty (missing, corrupt or of another schema version): rebuild from the store.
+    Fresh { reason: String },
+}
+
+/// The tantivy projection of the store.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+    dir: PathBuf,
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, or creates it empty when it is missing, corrupt or of an older
+    /// schema (the caller then rebuilds it with [`SearchIndex::catch_up`]).
+    pub fn open(dir: &Path) -> Result<(SearchIndex, OpenState)> {
+        match Self::try_open(dir) {
+            Ok(index) => Ok((index, OpenState::Existing)),
+            Err(reason) => {
+                if dir.exists() {
+                    std::fs::remove_dir_all(dir).map_err(|e| SearchError::Io {
+                        path: dir.to_path_buf(),
+                        source: e,
+                    })?;
+                }
+                std::fs::create_dir_all(dir).map_err(|e| SearchError::Io {
+                    path: dir.to_path_buf(),
+                    source: e,
+                })?;
+                let (schema, fields) = schema();
+                let index = Index::create_in_dir(dir, schema)?;
+                std::fs::write(dir.join(VERSION_FILE), INDEX_SCHEMA_VERSION.to_string()).map_err(
+                    |e| SearchError::Io {
+                        path: dir.join(VERSION_FILE),
+                        source: e,
+                    },
+                )?;
+                Ok((Self::from_index(index, fields, dir)?, OpenState::Fresh { reason }))
+            }
+        }
+    }
+
+    fn try_open(dir: &Path) -> std::result::Result<SearchIndex, String> {
+        let version = std::fs::read_to_string(dir.join(VERSION_FILE))
+            .map_err(|_| "no index yet".to_string())?;
+        if version.trim() != INDEX_SCHEMA_VERSION.to_string() {
+            return Err(format!(
+                "index schema version {} differs from {INDEX_SCHEMA_VERSION}",
+                version.trim()
+            ));
+        }
+        let index = Index::open_in_dir(dir).map_err(|e| format!("index unreadable: {e}"))?;
+        let (expected, fields) = schema();
+        if index.schema() != expected {
+            return Err("index schema differs".to_string());
+        }
+        // Reading the metas and every segment's fast fields catches most corruption up front.
+        index
+            .load_metas()
+            .map_err(|e| format!("index metadata unreadable: {e}"))?;
+        let opened = Self::from_index(index, fields, dir).map_err(|e| format!("{e}"))?;
+        let searcher = opened.reader.searcher();
+        for segment in searcher.segment_readers() {
+            segment
+                .fast_fields()
+                .i64("rowid")
+                .map_err(|e| format!("segment unreadable: {e}"))?;
+        }
+        Ok(opened)
+    }
+
+    fn from_index(index: Index, fields: Fields, dir: &Path) -> Result<SearchIndex> {
+        let writer = index.writer(WRITER_MEMORY)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(SearchIndex {
+            index,
+            reader,
+            writer: Mutex::new(writer),
+            fields,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The last store change sequence durably applied to the index.
+    pub fn applied_seq(&self) -> Result<i64> {
+        let metas = self.index.load_metas()?;
+        Ok(metas
+            .payload
+            .as_deref()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0))
+    }
+
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>> {
+        self.writer.lock().map_err(|_| SearchError::Poisoned)
+    }
+
+    /// Applies item states (delete-by-rowid, then add when live) without committing.
+    fn stage(&self, writer: &IndexWriter, states: Vec<DocState>) -> Result<()> {
+        let f = self.fields;
+        for state in states {
+            match state {
+                DocState::Gone { rowid } => {
+                    writer.delete_term(Term::from_field_i64(f.rowid, rowid));
+                }
+                DocState::Live(d) => {
+                    writer.delete_term(Term::from_field_i64(f.rowid, d.rowid));
+                    let mut document = doc!(
+                        f.rowid => d.rowid,
+                        f.source => d.source,
+                        f.kind => d.kind.as_str(),
+                        f.title => d.title,
+                        f.body => d.body,
+                        f.people => d.people,
+                    );
+                    if let Some(ts) = d.timestamp_ms {
+                        document.add_i64(f.timestamp, ts);
+                    }
+                    writer.add_document(document)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&self, writer: &mut IndexWriter, seq: i64) -> Result<()> {
+        let mut prepared = writer.prepare_commit()?;
+        prepared.set_payload(&seq.to_string());
+        prepared.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Brings the index up to date with the store: replays the change log after the last applied
+    /// sequence, or, when `rebuild` is set, re-adds every live item first. Returns the number of
+    /// item states applied. Blocking: call from a dedicated thread.
+    pub fn catch_up(&self, store: &StoreReader, rebuild: bool) -> Result<u64> {
+        let mut writer = self.writer()?;
+        let mut applied = 0u64;
+        let mut seq = self.applied_seq()?;
+        if rebuild {
+            // Read the log position first: whatever changes while we copy is replayed below.
+            seq = store.max_seq()?;
+            writer.delete_all_documents()?;
+            let mut after = 0;
+            loop {
+                let rowids = store.live_rowids(after, 2000)?;
+                let Some(&last) = rowids.last() else { break };
+                after = last;
+                applied += rowids.len() as u64;
+                self.stage(&writer, store.doc_states(&rowids)?)?;
+            }
+            self.commit(&mut writer, seq)?;
+        }
+        loop {
+            let changes = store.changes_after(seq, 5000)?;
+            let Some(last) = changes.last() else { break };
+            let last_seq = last.seq;
+            let mut rowids: Vec<i64> = changes.iter().map(|c| c.item_rowid).collect();
+            rowids.sort_unstable();
+            rowids.dedup();
+            applied += rowids.len() as u64;
+            self.stage(&writer, store.doc_states(&rowids)?)?;
+            self.commit(&mut writer, last_seq)?;
+            seq = last_seq;
+        }
+        Ok(applied)
+    }
+
+    /// Number of documents visible to searches.
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    fn filter_queries(&self, filters: &Filters) -> Vec<(Occur, Box<dyn Query>)> {
+        let f = self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let any_of = |field: Field, values: Vec<String>| -> Box<dyn Query> {
+            Box::new(BooleanQuery::new(
+                values
+                    .into_iter()
+                    .map(|v| {
+                        let q: Box<dyn Query> = Box::new(TermQuery::new(
+                            Term::from_field_text(field, &v),
+                            IndexRecordOption::Basic,
+                        ));
+                        (Occur::Should, q)
+                    })
+                    .collect(),
+            ))
+        };
+        if !filters.sources.is_empty() {
+            clauses.push((Occur::Must, any_of(f.source, filters.sources.clone())));
+        }
+        if !filters.kinds.is_empty() {
+            let kinds = filters.kinds.iter().map(|k| k.as_str().to_string()).collect();
+            clauses.push((Occur::Must, any_of(f.kind, kinds)));
+        }
+        if filters.since_ms.is_some() || filters.until_ms.is_some() {
+            let lower = filters
+                .since_ms
+                .map_or(Bound::Unbounded, |s| Bound::Included(Term::from_field_i64(f.timestamp, s)));
+            let upper = filters
+                .until_ms
+                .map_or(Bound::Unbounded, |u| Bound::Excluded(Term::from_field_i64(f.timestamp, u)));
+            clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+        }
+        clauses
+    }
+
+    /// BM25 over title, body and people, filtered; returns a page of hits and the total count.
+    /// An empty query matches every item that passes the filters.
+    pub fn search(
+        &self,
+        query: &str,
+        filters: &Filters,
+        limit: usize,
+        offset: usize,
+    ) -> Result<(Vec<Hit>, u64)> {
+        let f = self.fields;
+        let text_query: Box<dyn Query> = if query.trim().is_empty() {
+            Box::new(AllQuery)
+        } else {
+            let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body, f.people]);
+            parser.set_field_boost(f.title, 2.0);
+            parser.set_field_boost(f.people, 1.5);
+            // Lenient: stray quotes or colons in a user's question must not fail the call.
+            let (q, _errors) = parser.parse_query_lenient(&sanitize_query(query));
+            q
+        };
+        let mut clauses = vec![(Occur::Must, text_query)];
+        clauses.extend(self.filter_queries(filters));
+        let query: Box<dyn Query> = if clauses.len() == 1 {
+            clauses.pop().map(|(_, q)| q).unwrap_or_else(|| Box::new(EmptyQuery))
+        } else {
+            Box::new(BooleanQuery::new(clauses))
+        };
+        let searcher = self.reader.searcher();
+        let limit = limit.max(1);
+        let (top, total) = searcher.search(
+            &query,
+            &(TopDocs::with_limit(limit).and_offset(offset), Count),
+        )?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let column = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .i64("rowid")?;
+            if let Some(rowid) = column.first(address.doc_id) {
+                hits.push(Hit { rowid, score });
+            }
+        }
+        Ok((hits, total as u64))
+    }
+
+    /// Rowids of every indexed item (for consistency checks in tests and `ctx doctor`-style tools).
+    pub fn all_rowids(&self) -> Result<Vec<i64>> {
+        let searcher = self.reader.searcher();
+        let mut out = Vec::new();
+        for segment in searcher.segment_readers() {
+            let column = segment.fast_fields().i64("rowid")?;
+            for doc in 0..segment.max_doc() {
+                if segment.is_deleted(doc) {
+                    continue;
+                }
+                if let Some(r) = column.first(doc) {
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Stored rowid of a document (used by tests to check stored fields survive).
+    pub fn stored_rowid(&self, doc: &TantivyDocument) -> Option<i64> {
+        doc.get_first(self.fields.rowid).and_then(|v| v.as_i64())
+    }
+}
+
+/// Keeps words, addresses and quoted phrases; drops query-syntax characters a person did not
+/// mean as syntax (a question mark, a colon in "Re: renewal").
+fn sanitize_query(query: &str) -> String {
+    query
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '"' || c == '@' || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect()
+}
