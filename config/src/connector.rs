@@ -1,0 +1,404 @@
+//! Connector files: `connectors.d/NAME.toml`, one source per file.
+//!
+//! A file is read in two passes: first only `type` is looked at, then the
+//! whole file is deserialized into the raw struct for that type (with
+//! `deny_unknown_fields`, so typos are caught) and validated into typed
+//! settings. Adding a connector type means adding a raw struct, a settings
+//! struct, a [`ConnectorSettings`] variant and a match arm in [`parse`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use toml::Spanned;
+
+use crate::error::{ConfigError, Doc, backticked, suggest};
+use crate::value::{DurationText, SizeValue, ValueError, expand_path, parse_duration};
+
+/// Connector types this build can run.
+pub const SUPPORTED_CONNECTOR_TYPES: &[&str] = &["files"];
+
+/// Connector types that are planned; naming one gives a "not supported yet"
+/// error rather than "unknown type", so users know it is not a typo.
+pub const RESERVED_CONNECTOR_TYPES: &[&str] =
+    &["maildir", "mbox", "imap", "ics", "caldav", "carddav", "crm"];
+
+/// One configured source, from one file in `connectors.d`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorConfig {
+    /// Source name: the file stem, validated against `^[a-z0-9][a-z0-9_-]{0,63}$`.
+    pub name: String,
+    /// The file it was read from (for messages like "edit this file").
+    pub path: PathBuf,
+    /// `enabled = false` keeps the file but does not run the connector.
+    pub enabled: bool,
+    /// How often to re-scan the source in full.
+    pub poll_interval: Duration,
+    /// Type-specific settings.
+    pub settings: ConnectorSettings,
+}
+
+/// Type-specific connector settings; one variant per `type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectorSettings {
+    /// `type = "files"`: local directories.
+    Files(FilesSettings),
+}
+
+impl ConnectorSettings {
+    /// The `type` string of this variant.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Files(_) => "files",
+        }
+    }
+}
+
+/// Settings of a `files` connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesSettings {
+    /// Root directories, `~`-expanded and absolute when the config file path
+    /// is. Existence is not checked: a drive may be unmounted right now.
+    pub paths: Vec<PathBuf>,
+    /// Glob patterns (already checked to compile with `globset::Glob::new`);
+    /// empty means "every file".
+    pub include: Vec<String>,
+    /// Glob patterns to skip, checked the same way.
+    pub exclude: Vec<String>,
+    /// Files larger than this many bytes are not extracted.
+    pub max_file_size: u64,
+    /// Watch for changes (inotify etc.) in addition to polling.
+    pub watch: bool,
+    /// How long to wait for a burst of file events to settle.
+    pub debounce: Duration,
+    /// Follow symbolic links while walking.
+    pub follow_symlinks: bool,
+    /// Give up extracting text from one file after this long.
+    pub extract_timeout: Duration,
+}
+
+/// Defaults for `files` connectors (also documented in the starter file).
+pub mod files_defaults {
+    use std::time::Duration;
+    /// Full rescan interval; watching catches most changes in between.
+    pub const POLL_INTERVAL: Duration = Duration::from_secs(10 * 60);
+    /// 20 MiB.
+    pub const MAX_FILE_SIZE: u64 = 20 * 1024 * 1024;
+    pub const WATCH: bool = true;
+    pub const DEBOUNCE: Duration = Duration::from_millis(300);
+    pub const FOLLOW_SYMLINKS: bool = false;
+    pub const EXTRACT_TIMEOUT: Duration = Duration::from_secs(10);
+}
+
+/// Whether `name` is a valid connector/source name.
+pub fn is_valid_connector_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    matches!(bytes.first(), Some(b) if b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.len() <= 64
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
+}
+
+/// First pass: only the type. Not `deny_unknown_fields` on purpose.
+#[derive(Deserialize)]
+struct TypeProbe {
+    #[serde(rename = "type")]
+    kind: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFiles {
+    #[serde(rename = "type")]
+    _type: IgnoredAny,
+    enabled: Option<bool>,
+    poll_interval: Option<Spanned<DurationText>>,
+    paths: Option<Spanned<Vec<Spanned<String>>>>,
+    include: Option<Vec<Spanned<String>>>,
+    exclude: Option<Vec<Spanned<String>>>,
+    max_file_size: Option<Spanned<SizeValue>>,
+    watch: Option<bool>,
+    debounce: Option<Spanned<DurationText>>,
+    follow_symlinks: Option<bool>,
+    extract_timeout: Option<Spanned<DurationText>>,
+}
+
+/// Reads and validates one connector file.
+pub fn load_connector(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ConnectorConfig, Vec<ConfigError>> {
+    let text = crate::read_text(path).map_err(|e| vec![e])?;
+    parse(path, &text, env)
+}
+
+/// Validates the text of a connector file; `path` gives the name (its stem)
+/// and the base directory for relative paths.
+pub(crate) fn parse(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ConnectorConfig, Vec<ConfigError>> {
+    let doc = Doc { path, text };
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    if !is_valid_connector_name(name) {
+        return Err(vec![ConfigError::file(
+            path,
+            format!("invalid connector name `{}`", path.file_stem().unwrap_or_default().to_string_lossy()),
+            Some(
+                "the file name (without .toml) is the source name: 1-64 characters of a-z, 0-9, `_` \
+                 and `-`, starting with a letter or digit; rename the file"
+                    .into(),
+            ),
+        )]);
+    }
+
+    let probe: TypeProbe = toml::from_str(text).map_err(|e| vec![doc.toml_error(&e)])?;
+    let Some(kind) = probe.kind else {
+        return Err(vec![doc.at(
+            0..0,
+            "missing key `type`",
+            Some(format!(
+                "add `type = \"files\"` at the top of the file (supported types: {})",
+                backticked(SUPPORTED_CONNECTOR_TYPES)
+            )),
+        )]);
+    };
+
+    let settings_and_common = match kind.get_ref().as_str() {
+        "files" => parse_files(&doc, kind.span(), env),
+        other if RESERVED_CONNECTOR_TYPES.contains(&other) => Err(vec![doc.at(
+            kind.span(),
+            format!("connector type `{other}` is not supported yet by this build"),
+            Some(format!(
+                "supported types: {}",
+                backticked(SUPPORTED_CONNECTOR_TYPES)
+            )),
+        )]),
+        other => {
+            let all = SUPPORTED_CONNECTOR_TYPES
+                .iter()
+                .chain(RESERVED_CONNECTOR_TYPES)
+                .copied();
+            let hint = match suggest(other, all) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!("supported types: {}", backticked(SUPPORTED_CONNECTOR_TYPES)),
+            };
+            Err(vec![doc.at(
+                kind.span(),
+                format!("unknown connector type `{other}`"),
+                Some(hint),
+            )])
+        }
+    };
+    let (enabled, poll_interval, settings) = settings_and_common?;
+    Ok(ConnectorConfig {
+        name: name.to_owned(),
+        path: path.to_path_buf(),
+        enabled,
+        poll_interval,
+        settings,
+    })
+}
+
+type Parsed = Result<(bool, Duration, ConnectorSettings), Vec<ConfigError>>;
+
+fn parse_files(
+    doc: &Doc<'_>,
+    type_span: std::ops::Range<usize>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Parsed {
+    let raw: RawFiles = toml::from_str(doc.text).map_err(|e| vec![doc.toml_error(&e)])?;
+    let mut errors = Vec::new();
+    let base = doc.path.parent();
+
+    let poll_interval = duration(
+        doc,
+        "poll_interval",
+        raw.poll_interval,
+        files_defaults::POLL_INTERVAL,
+        false,
+        &mut errors,
+    );
+    let debounce = duration(
+        doc,
+        "debounce",
+        raw.debounce,
+        files_defaults::DEBOUNCE,
+        true,
+        &mut errors,
+    );
+    let extract_timeout = duration(
+        doc,
+        "extract_timeout",
+        raw.extract_timeout,
+        files_defaults::EXTRACT_TIMEOUT,
+        false,
+        &mut errors,
+    );
+
+    let mut paths = Vec::new();
+    match &raw.paths {
+        None => errors.push(doc.at(
+            type_span,
+            "missing key `paths` for a `files` connector",
+            Some("add the directories to index, e.g. `paths = [\"~/Documents\"]`".into()),
+        )),
+        Some(list) if list.get_ref().is_empty() => errors.push(doc.at(
+            list.span(),
+            "`paths` is empty",
+            Some("list at least one directory, e.g. `paths = [\"~/Documents\"]`".into()),
+        )),
+        Some(list) => {
+            for raw_path in list.get_ref() {
+                match expand_path(raw_path.get_ref(), base, env) {
+                    Ok(p) => paths.push(p),
+                    Err(e) => errors.push(doc.at(raw_path.span(), e.message, e.hint)),
+                }
+            }
+        }
+    }
+
+    let include = globs(doc, raw.include, &mut errors);
+    let exclude = globs(doc, raw.exclude, &mut errors);
+
+    let max_file_size = match &raw.max_file_size {
+        None => files_defaults::MAX_FILE_SIZE,
+        Some(size) => match size.get_ref().to_bytes() {
+            Ok(0) => {
+                errors.push(doc.at(
+                    size.span(),
+                    "`max_file_size` must be greater than zero",
+                    Some("use e.g. \"20 MiB\"; to skip a connector set `enabled = false`".into()),
+                ));
+                0
+            }
+            Ok(n) => n,
+            Err(e) => {
+                errors.push(located(doc, size.span(), "max_file_size", e));
+                0
+            }
+        },
+    };
+
+    if !errors.is_empty() {
+        crate::error::sort_by_position(&mut errors);
+        return Err(errors);
+    }
+    Ok((
+        raw.enabled.unwrap_or(true),
+        poll_interval,
+        ConnectorSettings::Files(FilesSettings {
+            paths,
+            include,
+            exclude,
+            max_file_size,
+            watch: raw.watch.unwrap_or(files_defaults::WATCH),
+            debounce,
+            follow_symlinks: raw
+                .follow_symlinks
+                .unwrap_or(files_defaults::FOLLOW_SYMLINKS),
+            extract_timeout,
+        }),
+    ))
+}
+
+fn located(doc: &Doc<'_>, span: std::ops::Range<usize>, key: &str, e: ValueError) -> ConfigError {
+    doc.at(span, format!("`{key}`: {}", e.message), e.hint)
+}
+
+fn duration(
+    doc: &Doc<'_>,
+    key: &str,
+    value: Option<Spanned<DurationText>>,
+    default: Duration,
+    zero_ok: bool,
+    errors: &mut Vec<ConfigError>,
+) -> Duration {
+    let Some(value) = value else { return default };
+    match parse_duration(&value.get_ref().0) {
+        Ok(d) if d.is_zero() && !zero_ok => {
+            errors.push(doc.at(
+                value.span(),
+                format!("`{key}` must be greater than zero"),
+                Some(format!("the default is \"{}\"", format_duration(default))),
+            ));
+            default
+        }
+        Ok(d) => d,
+        Err(e) => {
+            errors.push(located(doc, value.span(), key, e));
+            default
+        }
+    }
+}
+
+/// Inverse of `parse_duration` for the round values used as defaults.
+fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        _ if ms.is_multiple_of(3_600_000) && ms > 0 => format!("{}h", ms / 3_600_000),
+        _ if ms.is_multiple_of(60_000) && ms > 0 => format!("{}m", ms / 60_000),
+        _ if ms.is_multiple_of(1_000) => format!("{}s", ms / 1_000),
+        _ => format!("{ms}ms"),
+    }
+}
+
+fn globs(
+    doc: &Doc<'_>,
+    patterns: Option<Vec<Spanned<String>>>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for pattern in patterns.unwrap_or_default() {
+        match globset::Glob::new(pattern.get_ref()) {
+            Ok(_) => out.push(pattern.into_inner()),
+            Err(e) => errors.push(doc.at(
+                pattern.span(),
+                format!("invalid glob `{}`: {}", pattern.get_ref(), e.kind()),
+                Some("globs use `*`, `**`, `?`, `[abc]` and `{a,b}`; match a literal special character with `[*]`".into()),
+            )),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connector_names() {
+        for good in ["notes", "a", "0", "work-mail", "my_docs2", &"a".repeat(64)] {
+            assert!(is_valid_connector_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Notes",
+            "-x",
+            "_x",
+            "a.b",
+            "a b",
+            "été",
+            &"a".repeat(65),
+        ] {
+            assert!(!is_valid_connector_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn format_duration_round_trips_defaults() {
+        for d in [
+            files_defaults::POLL_INTERVAL,
+            files_defaults::DEBOUNCE,
+            files_defaults::EXTRACT_TIMEOUT,
+        ] {
+            assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+        }
+    }
+}
