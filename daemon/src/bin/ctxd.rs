@@ -1,0 +1,104 @@
+//! `ctxd`: the ctx daemon. Loads the configuration, serves the API on a Unix socket, runs the
+//! connectors, and shuts down cleanly on SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(name = "ctxd", version, about = "ctx daemon: mirrors your mail, calendars, CRM and documents locally and serves GrabEverythingRelated over gRPC")]
+struct Args {
+    /// Main configuration file (default: $XDG_CONFIG_HOME/ctx/config.toml).
+    #[arg(long, env = "CTX_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides the configuration).
+    #[arg(long, env = "CTX_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Unix socket path (overrides the configuration).
+    #[arg(long, env = "CTX_SOCKET")]
+    socket: Option<PathBuf>,
+    /// Log filter, e.g. `info` or `ctx_daemon=debug` (overrides the configuration and RUST_LOG).
+    #[arg(long)]
+    log: Option<String>,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let source = ctx_config::ConfigSource {
+        explicit_path: args.config.clone(),
+    };
+    let (mut config, bad_connectors) =
+        match ctx_config::load_lenient(&source, &ctx_config::process_env) {
+            Ok(loaded) => loaded,
+            Err(errors) => {
+                eprintln!("{errors}");
+                std::process::exit(2);
+            }
+        };
+    if let Some(dir) = args.data_dir {
+        config.daemon.data_dir = dir;
+    }
+    if let Some(socket) = args.socket {
+        config.daemon.socket = socket;
+    }
+    let filter = args
+        .log
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| config.daemon.log.clone());
+    let env_filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .with_context(|| format!("invalid log filter `{filter}`"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(env_filter)
+        .with_writer(std::io::stderr);
+    if args.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    // A panic inside an isolated extractor is caught; log it as a structured line.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(panic = %info, location = %location, "panic caught");
+    }));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ctxd-worker")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            config = %config.main_path.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "(none: defaults)".into()),
+            data_dir = %config.daemon.data_dir.display(),
+            connectors = config.connectors.len(),
+            "ctxd starting"
+        );
+        let daemon = ctx_daemon::start(config, bad_connectors)
+            .await
+            .context("ctxd could not start")?;
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        daemon.stop().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
