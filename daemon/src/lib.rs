@@ -140,11 +140,20 @@ pub async fn start(
     }
     // Sources whose configuration file was removed: their items go (as tombstones).
     let configured: HashSet<&str> = config.connectors.iter().map(|c| c.name.as_str()).collect();
+    let mut removed_any = false;
     for stats in engine.reader.source_stats()? {
         if !configured.contains(stats.name.as_str()) && !failed.contains(&stats.name) {
             let n = engine.remove_source(&stats.name).await?;
+            removed_any = true;
             tracing::info!(connector = %stats.name, items = n, "connector removed from configuration; its items were deleted");
         }
+    }
+    if removed_any {
+        // Serve no stale hits: apply the removals to the index before the first call.
+        let e = engine.clone();
+        tokio::task::spawn_blocking(move || e.index.catch_up(&e.reader, false))
+            .await
+            .map_err(|e| DaemonError::Internal(format!("index update failed: {e}")))??;
     }
 
     let mut tasks = JoinSet::new();

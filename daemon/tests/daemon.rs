@@ -1,0 +1,504 @@
+//! The daemon end to end: a real `files` connector on a temp folder, the real gRPC API over a
+//! real Unix socket (and loopback TCP), the real `ctxd` binary for crash tests.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ctx_client::{Client, pb};
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    /// A config dir with one `files` connector named `docs` over `<tmp>/docs`.
+    fn new(extra_main: &str, extra_connector: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("docs")).unwrap();
+        std::fs::create_dir_all(root.join("conf/connectors.d")).unwrap();
+        std::fs::write(
+            root.join("conf/config.toml"),
+            format!(
+                "[daemon]\ndata_dir = \"{}\"\nsocket = \"{}\"\n{extra_main}\n",
+                root.join("data").display(),
+                root.join("run/ctxd.sock").display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("conf/connectors.d/docs.toml"),
+            format!(
+                "type = \"files\"\npaths = [\"{}\"]\ndebounce = \"100ms\"\n{extra_connector}\n",
+                root.join("docs").display()
+            ),
+        )
+        .unwrap();
+        Setup { dir }
+    }
+
+    fn docs(&self) -> PathBuf {
+        self.dir.path().join("docs")
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/ctxd.sock")
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("conf/config.toml")
+    }
+
+    fn config(&self) -> ctx_config::Config {
+        ctx_config::load(
+            &ctx_config::ConfigSource::explicit(self.config_path()),
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    async fn start(&self) -> (ctx_daemon::RunningDaemon, Client) {
+        let daemon = ctx_daemon::start(self.config(), vec![]).await.unwrap();
+        let client = Client::connect_unix(self.socket()).await.unwrap();
+        (daemon, client)
+    }
+}
+
+async fn status(client: &mut Client) -> pb::StatusResponse {
+    client
+        .api()
+        .status(pb::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Waits until every connector finished a pass and the index caught up.
+async fn wait_synced(client: &mut Client, timeout: Duration) -> pb::StatusResponse {
+    let started = Instant::now();
+    loop {
+        let s = status(client).await;
+        if s.connectors.iter().all(|c| c.passes >= 1 && c.state == "idle") && s.index_lag == 0 {
+            return s;
+        }
+        assert!(started.elapsed() < timeout, "not synced in time: {s:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn search(client: &mut Client, query: &str) -> pb::SearchResponse {
+    client
+        .api()
+        .search(pb::SearchRequest {
+            query: query.into(),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Polls a search until `check` holds; returns the time it took.
+async fn until(
+    client: &mut Client,
+    query: &str,
+    timeout: Duration,
+    check: impl Fn(&pb::SearchResponse) -> bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let r = search(client, query).await;
+        if check(&r) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "condition on `{query}` not met within {timeout:?}: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn grab(client: &mut Client, query: &str, budget: u32) -> pb::GrabResponse {
+    client
+        .api()
+        .grab_everything_related(pb::GrabRequest {
+            query: query.into(),
+            token_budget: budget,
+            filters: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_is_private_and_new_edited_deleted_files_propagate_within_two_seconds() {
+    let setup = Setup::new("", "");
+    std::fs::write(setup.docs().join("existing.md"), "# Existing\nsome words").unwrap();
+    let (daemon, mut client) = setup.start().await;
+    let mode = std::fs::metadata(setup.socket()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "socket mode {mode:o}");
+    wait_synced(&mut client, Duration::from_secs(20)).await;
+
+    // New file.
+    std::fs::write(
+        setup.docs().join("plan.md"),
+        "# Zebra plan\nThe zebracorn launch is in May.",
+    )
+    .unwrap();
+    let took = until(&mut client, "zebracorn", Duration::from_secs(2), |r| r.total == 1).await;
+    eprintln!("new file searchable after {took:?}");
+    let found = grab(&mut client, "zebracorn", 8192).await;
+    assert_eq!(found.items.len(), 1);
+    assert_eq!(found.items[0].title, "Zebra plan");
+    let id = found.items[0].id.clone();
+
+    // Edit: same id, new text, no duplicate.
+    std::fs::write(
+        setup.docs().join("plan.md"),
+        "# Zebra plan\nThe zebracorn launch moved to June.",
+    )
+    .unwrap();
+    until(&mut client, "june", Duration::from_secs(2), |r| r.total == 1).await;
+    let after = search(&mut client, "zebracorn").await;
+    assert_eq!(after.total, 1, "an edit must not duplicate");
+    assert_eq!(after.hits[0].id, id);
+
+    // Delete.
+    std::fs::remove_file(setup.docs().join("plan.md")).unwrap();
+    until(&mut client, "zebracorn", Duration::from_secs(2), |r| r.total == 0).await;
+    let err = client
+        .api()
+        .get_item(pb::GetItemRequest { id })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    daemon.stop().await;
+    assert!(!setup.socket().exists(), "socket removed on shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_files_are_skipped_and_the_daemon_keeps_serving() {
+    let setup = Setup::new("", "max_file_size = \"64 KiB\"");
+    let docs = setup.docs();
+    std::fs::write(docs.join("good.md"), "# Good\nquokka facts").unwrap();
+    std::fs::write(docs.join("binary.dat"), [0u8, 1, 2, 3, 0, 255, 0, 7].repeat(100)).unwrap();
+    std::fs::write(docs.join("latin1.txt"), b"quokka caf\xe9 cr\xe8me").unwrap();
+    std::fs::write(docs.join("huge.md"), "quokka ".repeat(20_000)).unwrap();
+    std::fs::write(docs.join("broken.pdf"), b"%PDF-1.7\n1 0 obj << /Type /Catalog quokka").unwrap();
+    std::fs::write(docs.join("broken.docx"), b"PK\x03\x04 not really a zip quokka").unwrap();
+    let (daemon, mut client) = setup.start().await;
+    let s = wait_synced(&mut client, Duration::from_secs(30)).await;
+    assert_eq!(s.total_items, 1, "only the good file is an item: {s:?}");
+    assert_eq!(search(&mut client, "quokka").await.total, 1);
+    // Still serving and still watching.
+    std::fs::write(docs.join("second.md"), "# Second\nquokka again").unwrap();
+    until(&mut client, "quokka", Duration::from_secs(2), |r| r.total == 2).await;
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packing_respects_budgets_and_large_budgets_return_everything_related() {
+    let setup = Setup::new("", "");
+    for i in 0..30 {
+        std::fs::write(
+            setup.docs().join(format!("n{i}.md")),
+            format!(
+                "# Note {i} on the aardvark project\n{}",
+                "The aardvark rollout needs review and sign-off. ".repeat(20 + i * 10)
+            ),
+        )
+        .unwrap();
+    }
+    std::fs::write(setup.docs().join("other.md"), "# Other\nunrelated").unwrap();
+    let (daemon, mut client) = setup.start().await;
+    wait_synced(&mut client, Duration::from_secs(30)).await;
+    for budget in [50, 500, 2000, 8192, 32_000] {
+        let r = grab(&mut client, "aardvark rollout", budget).await;
+        assert!(r.tokens_used <= budget, "budget {budget}: {}", r.tokens_used);
+        assert_eq!(r.token_budget, budget);
+        assert_eq!(r.tokenizer, "cl100k_base");
+        assert!(r.items.iter().all(|i| !i.why.is_empty()));
+    }
+    let all = grab(&mut client, "aardvark", 1_000_000).await;
+    assert_eq!(all.items.len(), 30, "everything related, and nothing else");
+    assert!(all.items.iter().all(|i| !i.truncated));
+    assert!(all.markdown.contains("source: docs"));
+    assert_eq!(all.freshness.len(), 1);
+    assert!(all.freshness[0].last_success_ms > 0);
+    // Default budget.
+    let default = grab(&mut client, "aardvark", 0).await;
+    assert_eq!(default.token_budget, 8192);
+    // Filters are validated.
+    let err = client
+        .api()
+        .grab_everything_related(pb::GrabRequest {
+            query: "aardvark".into(),
+            token_budget: 100,
+            filters: Some(pb::Filters {
+                kinds: vec!["spreadsheet".into()],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("unknown kind"), "{}", err.message());
+    let filtered = client
+        .api()
+        .grab_everything_related(pb::GrabRequest {
+            query: "aardvark".into(),
+            token_budget: 1_000_000,
+            filters: Some(pb::Filters {
+                sources: vec!["elsewhere".into()],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(filtered.items.is_empty());
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_listener_refuses_calls_without_the_token() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let setup = Setup::new(
+        &format!("listen = \"127.0.0.1:{port}\"\ntoken_command = \"echo s3cret-token\""),
+        "",
+    );
+    let (daemon, _unix) = setup.start().await;
+    let url = format!("http://127.0.0.1:{port}");
+    let mut anonymous = Client::connect_tcp(&url, None).await.unwrap();
+    let err = anonymous
+        .api()
+        .status(pb::StatusRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let mut wrong = Client::connect_tcp(&url, Some("nope")).await.unwrap();
+    assert_eq!(
+        wrong.api().status(pb::StatusRequest {}).await.unwrap_err().code(),
+        tonic::Code::Unauthenticated
+    );
+    let mut authed = Client::connect_tcp(&url, Some("s3cret-token")).await.unwrap();
+    assert!(authed.api().status(pb::StatusRequest {}).await.is_ok());
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_serve_generic_tools() {
+    let setup = Setup::new("", "");
+    let (daemon, client) = setup.start().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(client.channel());
+    let serving = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "ctx.v1.ContextService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        serving.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut reflection = ServerReflectionClient::new(client.channel());
+    let request = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer: {response:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&"ctx.v1.ContextService".to_string()), "{names:?}");
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_the_same_socket_refuses_to_start_and_sync_names_are_checked() {
+    let setup = Setup::new("", "");
+    let (daemon, mut client) = setup.start().await;
+    let second = ctx_daemon::start(setup.config(), vec![]).await;
+    match second {
+        Err(ctx_daemon::DaemonError::AlreadyRunning(path)) => assert_eq!(path, setup.socket()),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a second daemon started on a live socket"),
+    }
+    // The first one still answers.
+    wait_synced(&mut client, Duration::from_secs(20)).await;
+    let err = client
+        .api()
+        .sync(pb::SyncRequest {
+            name: "nosuch".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    assert!(err.message().contains("docs"), "{}", err.message());
+    let ok = client
+        .api()
+        .sync(pb::SyncRequest {
+            name: "docs".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ok.triggered.len(), 1);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_config_serves_an_empty_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = |name: &str| match name {
+        "XDG_CONFIG_HOME" => Some(dir.path().join("nowhere").display().to_string()),
+        "CTX_DATA_DIR" => Some(dir.path().join("data").display().to_string()),
+        "CTX_SOCKET" => Some(dir.path().join("s.sock").display().to_string()),
+        "HOME" => Some(dir.path().display().to_string()),
+        _ => None,
+    };
+    let config = ctx_config::load(&ctx_config::ConfigSource::default(), &env).unwrap();
+    assert!(config.connectors.is_empty());
+    let daemon = ctx_daemon::start(config, vec![]).await.unwrap();
+    let mut client = Client::connect_unix(dir.path().join("s.sock")).await.unwrap();
+    let s = status(&mut client).await;
+    assert_eq!(s.total_items, 0);
+    assert!(s.connectors.is_empty());
+    let r = grab(&mut client, "anything", 1000).await;
+    assert!(r.items.is_empty());
+    assert_eq!(r.tokens_used, 0);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_connector_file_removes_its_items_but_a_broken_file_keeps_them() {
+    let setup = Setup::new("", "");
+    std::fs::write(setup.docs().join("a.md"), "# A\nokapi").unwrap();
+    {
+        let (daemon, mut client) = setup.start().await;
+        wait_synced(&mut client, Duration::from_secs(20)).await;
+        daemon.stop().await;
+    }
+    // A typo in the connector file: the connector does not run, its data stays.
+    let connector_file = setup.dir.path().join("conf/connectors.d/docs.toml");
+    let good = std::fs::read_to_string(&connector_file).unwrap();
+    std::fs::write(&connector_file, format!("{good}\npahts = 1\n")).unwrap();
+    let (config, bad) = ctx_config::load_lenient(
+        &ctx_config::ConfigSource::explicit(setup.config_path()),
+        &|_| None,
+    )
+    .unwrap();
+    assert_eq!(bad.len(), 1);
+    {
+        let daemon = ctx_daemon::start(config, bad).await.unwrap();
+        let mut client = Client::connect_unix(setup.socket()).await.unwrap();
+        assert_eq!(status(&mut client).await.total_items, 1);
+        daemon.stop().await;
+    }
+    // The file is gone: so are its items.
+    std::fs::remove_file(&connector_file).unwrap();
+    let (daemon, mut client) = setup.start().await;
+    assert_eq!(status(&mut client).await.total_items, 0);
+    assert_eq!(search(&mut client, "okapi").await.total, 0);
+    daemon.stop().await;
+}
+
+fn spawn_ctxd(setup: &Setup) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ctxd"))
+        .arg("--config")
+        .arg(setup.config_path())
+        .arg("--log")
+        .arg("warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+async fn connect_retrying(socket: &Path) -> Client {
+    let started = Instant::now();
+    loop {
+        if let Ok(c) = Client::connect_unix(socket).await {
+            return c;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "ctxd did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_in_the_middle_of_an_initial_scan_loses_and_duplicates_nothing() {
+    const FILES: usize = 10_000;
+    let setup = Setup::new("", "");
+    for i in 0..FILES {
+        let sub = setup.docs().join(format!("d{:03}", i % 100));
+        if i < 100 {
+            std::fs::create_dir_all(&sub).unwrap();
+        }
+        std::fs::write(
+            sub.join(format!("f{i}.md")),
+            format!("# File {i}\ncommonword unique{i} text about item {i}\n"),
+        )
+        .unwrap();
+    }
+    let mut child = spawn_ctxd(&setup);
+    let mut client = connect_retrying(&setup.socket()).await;
+    // Wait until the scan is under way but not done, then kill -9.
+    let started = Instant::now();
+    loop {
+        let s = status(&mut client).await;
+        if s.total_items > 200 {
+            assert!(
+                (s.total_items as usize) < FILES,
+                "scan finished before the kill; make the corpus bigger"
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "scan never started: {s:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    drop(client);
+
+    let mut child = spawn_ctxd(&setup);
+    let mut client = connect_retrying(&setup.socket()).await;
+    let s = wait_synced(&mut client, Duration::from_secs(300)).await;
+    assert_eq!(s.total_items as usize, FILES);
+    assert_eq!(s.connectors[0].item_count as usize, FILES);
+    // The index holds each file exactly once.
+    let all = search(&mut client, "commonword").await;
+    assert_eq!(all.total as usize, FILES);
+    for probe in [0, 1234, FILES - 1] {
+        let r = search(&mut client, &format!("unique{probe}")).await;
+        assert_eq!(r.total, 1, "unique{probe}");
+    }
+    // SIGTERM: clean shutdown removes the socket.
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let code = child.wait().unwrap();
+    assert!(code.success(), "ctxd exit on SIGTERM: {code:?}");
+    assert!(!setup.socket().exists());
+}
