@@ -61,9 +61,14 @@ fn describe_status(status: &tonic::Status) -> String {
 pub struct BearerToken(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
 
 impl tonic::service::Interceptor for BearerToken {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(value) = &self.0 {
-            request.metadata_mut().insert("authorization", value.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
         }
         Ok(request)
     }
@@ -109,16 +114,19 @@ impl Client {
     pub async fn connect_tcp(url: &str, token: Option<&str>) -> Result<Client, ClientError> {
         let endpoint =
             Endpoint::from_shared(url.to_string()).map_err(|_| ClientError::Address(url.into()))?;
-        let channel = endpoint.connect().await.map_err(|source| ClientError::Tcp {
-            url: url.to_string(),
-            source,
-        })?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|source| ClientError::Tcp {
+                url: url.to_string(),
+                source,
+            })?;
         let token = match token {
-            Some(t) => BearerToken(Some(
-                format!("Bearer {t}")
-                    .parse()
-                    .map_err(|_| ClientError::Address("token is not valid ASCII".into()))?,
-            )),
+            Some(t) => {
+                BearerToken(Some(format!("Bearer {t}").parse().map_err(|_| {
+                    ClientError::Address("token is not valid ASCII".into())
+                })?))
+            }
             None => BearerToken::default(),
         };
         Ok(Client::from_channel(channel, token))

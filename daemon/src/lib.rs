@@ -117,13 +117,16 @@ pub async fn start(
             let secret = config.daemon.token.as_ref().ok_or_else(|| {
                 DaemonError::Token("`listen` is set but neither token_command nor token_env".into())
             })?;
-            let token = secret.resolve().map_err(|e| DaemonError::Token(e.to_string()))?;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| DaemonError::Io {
-                    what: format!("bind {addr}"),
-                    source: e,
-                })?;
+            let token = secret
+                .resolve()
+                .map_err(|e| DaemonError::Token(e.to_string()))?;
+            let listener =
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| DaemonError::Io {
+                        what: format!("bind {addr}"),
+                        source: e,
+                    })?;
             Some((listener, server::TokenCheck::new(token)))
         }
         None => None,

@@ -4,9 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ctx_connector_api::{
-    Connector, ConnectorError, ErrorKind, KnownState, SyncContext, Wake,
-};
+use ctx_connector_api::{Connector, ConnectorError, ErrorKind, KnownState, SyncContext, Wake};
 use ctx_store::StoreReader;
 use tracing::Instrument;
 
@@ -221,11 +219,10 @@ async fn sync_pass(
         }
         let counter = engine.counter;
         let source = name.to_string();
-        let prepared = tokio::task::spawn_blocking(move || {
-            ctx_store::prepare_batch(&source, batch, &counter)
-        })
-        .await
-        .map_err(|e| ConnectorError::permanent(format!("preparing a batch failed: {e}")))?;
+        let prepared =
+            tokio::task::spawn_blocking(move || ctx_store::prepare_batch(&source, batch, &counter))
+                .await
+                .map_err(|e| ConnectorError::permanent(format!("preparing a batch failed: {e}")))?;
         let commit = engine
             .commit(name, cursor, prepared)
             .await

@@ -31,10 +31,13 @@ pub async fn bind_unix(path: &Path) -> Result<UnixListener, DaemonError> {
         && !parent.as_os_str().is_empty()
         && !parent.exists()
     {
-        std::fs::create_dir_all(parent)
-            .map_err(io_error(format!("create socket directory {}", parent.display())))?;
-        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700))
-            .map_err(io_error(format!("restrict socket directory {}", parent.display())))?;
+        std::fs::create_dir_all(parent).map_err(io_error(format!(
+            "create socket directory {}",
+            parent.display()
+        )))?;
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700)).map_err(
+            io_error(format!("restrict socket directory {}", parent.display())),
+        )?;
     }
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {

@@ -103,9 +103,12 @@ fn snippet(body: &str, terms: &[String]) -> String {
     while !body.is_char_boundary(end) {
         end -= 1;
     }
-    let mut s: String = body[start..end].split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut s: String = body[start..end]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if start > 0 {
-        s.insert_str(0, "…");
+        s.insert(0, '…');
     }
     if end < body.len() {
         s.push('…');

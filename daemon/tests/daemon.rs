@@ -80,7 +80,11 @@ async fn wait_synced(client: &mut Client, timeout: Duration) -> pb::StatusRespon
     let started = Instant::now();
     loop {
         let s = status(client).await;
-        if s.connectors.iter().all(|c| c.passes >= 1 && c.state == "idle") && s.index_lag == 0 {
+        if s.connectors
+            .iter()
+            .all(|c| c.passes >= 1 && c.state == "idle")
+            && s.index_lag == 0
+        {
             return s;
         }
         assert!(started.elapsed() < timeout, "not synced in time: {s:?}");
@@ -140,7 +144,11 @@ async fn socket_is_private_and_new_edited_deleted_files_propagate_within_two_sec
     let setup = Setup::new("", "");
     std::fs::write(setup.docs().join("existing.md"), "# Existing\nsome words").unwrap();
     let (daemon, mut client) = setup.start().await;
-    let mode = std::fs::metadata(setup.socket()).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(setup.socket())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600, "socket mode {mode:o}");
     wait_synced(&mut client, Duration::from_secs(20)).await;
 
@@ -150,7 +158,10 @@ async fn socket_is_private_and_new_edited_deleted_files_propagate_within_two_sec
         "# Zebra plan\nThe zebracorn launch is in May.",
     )
     .unwrap();
-    let took = until(&mut client, "zebracorn", Duration::from_secs(2), |r| r.total == 1).await;
+    let took = until(&mut client, "zebracorn", Duration::from_secs(2), |r| {
+        r.total == 1
+    })
+    .await;
     eprintln!("new file searchable after {took:?}");
     let found = grab(&mut client, "zebracorn", 8192).await;
     assert_eq!(found.items.len(), 1);
@@ -163,14 +174,20 @@ async fn socket_is_private_and_new_edited_deleted_files_propagate_within_two_sec
         "# Zebra plan\nThe zebracorn launch moved to June.",
     )
     .unwrap();
-    until(&mut client, "june", Duration::from_secs(2), |r| r.total == 1).await;
+    until(&mut client, "june", Duration::from_secs(2), |r| {
+        r.total == 1
+    })
+    .await;
     let after = search(&mut client, "zebracorn").await;
     assert_eq!(after.total, 1, "an edit must not duplicate");
     assert_eq!(after.hits[0].id, id);
 
     // Delete.
     std::fs::remove_file(setup.docs().join("plan.md")).unwrap();
-    until(&mut client, "zebracorn", Duration::from_secs(2), |r| r.total == 0).await;
+    until(&mut client, "zebracorn", Duration::from_secs(2), |r| {
+        r.total == 0
+    })
+    .await;
     let err = client
         .api()
         .get_item(pb::GetItemRequest { id })
@@ -186,18 +203,33 @@ async fn bad_files_are_skipped_and_the_daemon_keeps_serving() {
     let setup = Setup::new("", "max_file_size = \"64 KiB\"");
     let docs = setup.docs();
     std::fs::write(docs.join("good.md"), "# Good\nquokka facts").unwrap();
-    std::fs::write(docs.join("binary.dat"), [0u8, 1, 2, 3, 0, 255, 0, 7].repeat(100)).unwrap();
+    std::fs::write(
+        docs.join("binary.dat"),
+        [0u8, 1, 2, 3, 0, 255, 0, 7].repeat(100),
+    )
+    .unwrap();
     std::fs::write(docs.join("latin1.txt"), b"quokka caf\xe9 cr\xe8me").unwrap();
     std::fs::write(docs.join("huge.md"), "quokka ".repeat(20_000)).unwrap();
-    std::fs::write(docs.join("broken.pdf"), b"%PDF-1.7\n1 0 obj << /Type /Catalog quokka").unwrap();
-    std::fs::write(docs.join("broken.docx"), b"PK\x03\x04 not really a zip quokka").unwrap();
+    std::fs::write(
+        docs.join("broken.pdf"),
+        b"%PDF-1.7\n1 0 obj << /Type /Catalog quokka",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.join("broken.docx"),
+        b"PK\x03\x04 not really a zip quokka",
+    )
+    .unwrap();
     let (daemon, mut client) = setup.start().await;
     let s = wait_synced(&mut client, Duration::from_secs(30)).await;
     assert_eq!(s.total_items, 1, "only the good file is an item: {s:?}");
     assert_eq!(search(&mut client, "quokka").await.total, 1);
     // Still serving and still watching.
     std::fs::write(docs.join("second.md"), "# Second\nquokka again").unwrap();
-    until(&mut client, "quokka", Duration::from_secs(2), |r| r.total == 2).await;
+    until(&mut client, "quokka", Duration::from_secs(2), |r| {
+        r.total == 2
+    })
+    .await;
     daemon.stop().await;
 }
 
@@ -219,7 +251,11 @@ async fn packing_respects_budgets_and_large_budgets_return_everything_related() 
     wait_synced(&mut client, Duration::from_secs(30)).await;
     for budget in [50, 500, 2000, 8192, 32_000] {
         let r = grab(&mut client, "aardvark rollout", budget).await;
-        assert!(r.tokens_used <= budget, "budget {budget}: {}", r.tokens_used);
+        assert!(
+            r.tokens_used <= budget,
+            "budget {budget}: {}",
+            r.tokens_used
+        );
         assert_eq!(r.token_budget, budget);
         assert_eq!(r.tokenizer, "cl100k_base");
         assert!(r.items.iter().all(|i| !i.why.is_empty()));
@@ -287,10 +323,17 @@ async fn tcp_listener_refuses_calls_without_the_token() {
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
     let mut wrong = Client::connect_tcp(&url, Some("nope")).await.unwrap();
     assert_eq!(
-        wrong.api().status(pb::StatusRequest {}).await.unwrap_err().code(),
+        wrong
+            .api()
+            .status(pb::StatusRequest {})
+            .await
+            .unwrap_err()
+            .code(),
         tonic::Code::Unauthenticated
     );
-    let mut authed = Client::connect_tcp(&url, Some("s3cret-token")).await.unwrap();
+    let mut authed = Client::connect_tcp(&url, Some("s3cret-token"))
+        .await
+        .unwrap();
     assert!(authed.api().status(pb::StatusRequest {}).await.is_ok());
     daemon.stop().await;
 }
@@ -329,7 +372,10 @@ async fn health_and_reflection_serve_generic_tools() {
         panic!("unexpected reflection answer: {response:?}");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(names.contains(&"ctx.v1.ContextService".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"ctx.v1.ContextService".to_string()),
+        "{names:?}"
+    );
     daemon.stop().await;
 }
 
@@ -379,7 +425,9 @@ async fn zero_config_serves_an_empty_store() {
     let config = ctx_config::load(&ctx_config::ConfigSource::default(), &env).unwrap();
     assert!(config.connectors.is_empty());
     let daemon = ctx_daemon::start(config, vec![]).await.unwrap();
-    let mut client = Client::connect_unix(dir.path().join("s.sock")).await.unwrap();
+    let mut client = Client::connect_unix(dir.path().join("s.sock"))
+        .await
+        .unwrap();
     let s = status(&mut client).await;
     assert_eq!(s.total_items, 0);
     assert!(s.connectors.is_empty());
@@ -440,7 +488,10 @@ async fn connect_retrying(socket: &Path) -> Client {
         if let Ok(c) = Client::connect_unix(socket).await {
             return c;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "ctxd did not come up");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "ctxd did not come up"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -473,7 +524,10 @@ async fn kill_9_in_the_middle_of_an_initial_scan_loses_and_duplicates_nothing() 
             );
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "scan never started: {s:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "scan never started: {s:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     child.kill().unwrap(); // SIGKILL

@@ -9,7 +9,8 @@ pub mod v1 {
 }
 
 /// Encoded `FileDescriptorSet` of the ctx API, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ctx_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/ctx_descriptor.bin"));
 
 /// Default token budget of `GrabEverythingRelated` when a request leaves it at 0.
 pub const DEFAULT_TOKEN_BUDGET: u32 = 8192;

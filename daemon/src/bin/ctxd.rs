@@ -7,7 +7,11 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "ctxd", version, about = "ctx daemon: mirrors your mail, calendars, CRM and documents locally and serves GrabEverythingRelated over gRPC")]
+#[command(
+    name = "ctxd",
+    version,
+    about = "ctx daemon: mirrors your mail, calendars, CRM and documents locally and serves GrabEverythingRelated over gRPC"
+)]
 struct Args {
     /// Main configuration file (default: $XDG_CONFIG_HOME/ctx/config.toml).
     #[arg(long, env = "CTX_CONFIG")]

@@ -170,8 +170,12 @@ impl Retriever<'_> {
                     let reason = reasons.remove(&meta.rowid).unwrap_or_default();
                     items.push(self.packed(meta, text, whole, score, false, &terms, reason));
                 } else if remaining >= meta.header_tokens + MIN_TRIMMED_TEXT_TOKENS
-                    && let Some((text, tokens)) =
-                        self.trim(&meta, remaining - meta.header_tokens, separator_tokens, &terms)?
+                    && let Some((text, tokens)) = self.trim(
+                        &meta,
+                        remaining - meta.header_tokens,
+                        separator_tokens,
+                        &terms,
+                    )?
                 {
                     let used = meta.header_tokens + tokens;
                     remaining -= used;
@@ -217,7 +221,10 @@ impl Retriever<'_> {
             .enumerate()
             .map(|(i, t)| {
                 let lower = t.to_lowercase();
-                let hits = terms.iter().map(|term| lower.matches(term.as_str()).count()).sum();
+                let hits = terms
+                    .iter()
+                    .map(|term| lower.matches(term.as_str()).count())
+                    .sum();
                 (i, hits)
             })
             .collect();
@@ -251,7 +258,10 @@ impl Retriever<'_> {
             text.push_str(&texts[ord]);
             previous = Some(ord);
         }
-        if chosen.last().is_some_and(|&l| l + 1 < meta.chunk_tokens.len()) {
+        if chosen
+            .last()
+            .is_some_and(|&l| l + 1 < meta.chunk_tokens.len())
+        {
             text.push_str(PASSAGE_SEPARATOR);
         }
         Ok(Some((text, tokens)))
@@ -318,7 +328,13 @@ fn passage_tokens(chosen: &[usize], chunk_tokens: &[u32], separator_tokens: u32)
 }
 
 /// A short human-readable reason: matched terms and where, entities involved.
-fn explain(title: &str, text: &str, terms: &[String], reasons: &Reasons, truncated: bool) -> String {
+fn explain(
+    title: &str,
+    text: &str,
+    terms: &[String],
+    reasons: &Reasons,
+    truncated: bool,
+) -> String {
     let title_l = title.to_lowercase();
     let text_l = text.to_lowercase();
     let in_title: Vec<&str> = terms
@@ -375,7 +391,9 @@ fn explain(title: &str, text: &str, terms: &[String], reasons: &Reasons, truncat
 fn entity_phrases(query: &str) -> Vec<String> {
     let words: Vec<&str> = query
         .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '?' || c == '!')
-        .map(|w| w.trim_matches(|c: char| c == '"' || c == '\'' || c == '(' || c == ')' || c == '.'))
+        .map(|w| {
+            w.trim_matches(|c: char| c == '"' || c == '\'' || c == '(' || c == ')' || c == '.')
+        })
         .filter(|w| !w.is_empty())
         .collect();
     let mut out: Vec<String> = Vec::new();

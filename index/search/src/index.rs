@@ -127,7 +127,10 @@ impl SearchIndex {
                         source: e,
                     },
                 )?;
-                Ok((Self::from_index(index, fields, dir)?, OpenState::Fresh { reason }))
+                Ok((
+                    Self::from_index(index, fields, dir)?,
+                    OpenState::Fresh { reason },
+                ))
             }
         }
     }
@@ -292,16 +295,20 @@ impl SearchIndex {
             clauses.push((Occur::Must, any_of(f.source, filters.sources.clone())));
         }
         if !filters.kinds.is_empty() {
-            let kinds = filters.kinds.iter().map(|k| k.as_str().to_string()).collect();
+            let kinds = filters
+                .kinds
+                .iter()
+                .map(|k| k.as_str().to_string())
+                .collect();
             clauses.push((Occur::Must, any_of(f.kind, kinds)));
         }
         if filters.since_ms.is_some() || filters.until_ms.is_some() {
-            let lower = filters
-                .since_ms
-                .map_or(Bound::Unbounded, |s| Bound::Included(Term::from_field_i64(f.timestamp, s)));
-            let upper = filters
-                .until_ms
-                .map_or(Bound::Unbounded, |u| Bound::Excluded(Term::from_field_i64(f.timestamp, u)));
+            let lower = filters.since_ms.map_or(Bound::Unbounded, |s| {
+                Bound::Included(Term::from_field_i64(f.timestamp, s))
+            });
+            let upper = filters.until_ms.map_or(Bound::Unbounded, |u| {
+                Bound::Excluded(Term::from_field_i64(f.timestamp, u))
+            });
             clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
         }
         clauses
@@ -330,7 +337,10 @@ impl SearchIndex {
         let mut clauses = vec![(Occur::Must, text_query)];
         clauses.extend(self.filter_queries(filters));
         let query: Box<dyn Query> = if clauses.len() == 1 {
-            clauses.pop().map(|(_, q)| q).unwrap_or_else(|| Box::new(EmptyQuery))
+            clauses
+                .pop()
+                .map(|(_, q)| q)
+                .unwrap_or_else(|| Box::new(EmptyQuery))
         } else {
             Box::new(BooleanQuery::new(clauses))
         };

@@ -52,9 +52,9 @@ pub type Result<T, E = SearchError> = std::result::Result<T, E>;
 pub fn query_terms(query: &str) -> Vec<String> {
     const STOP: &[&str] = &[
         "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is",
-        "it", "its", "me", "my", "of", "on", "or", "our", "that", "the", "this", "to", "was",
-        "we", "what", "when", "where", "which", "who", "with", "about", "all", "any", "did",
-        "do", "does", "give", "how", "i", "you", "your",
+        "it", "its", "me", "my", "of", "on", "or", "our", "that", "the", "this", "to", "was", "we",
+        "what", "when", "where", "which", "who", "with", "about", "all", "any", "did", "do",
+        "does", "give", "how", "i", "you", "your",
     ];
     let mut terms: Vec<String> = Vec::new();
     for word in query

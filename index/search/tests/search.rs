@@ -22,21 +22,43 @@ impl Fixture {
         let reader = store.reader().unwrap();
         let (index, state) = SearchIndex::open(&dir.path().join("index")).unwrap();
         assert!(matches!(state, OpenState::Fresh { .. }));
-        Fixture { _dir: dir, store, reader, index, counter: TokenCounter::new() }
+        Fixture {
+            _dir: dir,
+            store,
+            reader,
+            index,
+            counter: TokenCounter::new(),
+        }
     }
 
     fn put(&mut self, source: &str, items: Vec<Item>, deletes: Vec<String>) {
         let cur = self.store.cursor(source).unwrap();
-        let batch = Batch { upserts: items, deletes, cursor: Some(Cursor("x".into())), has_more: false, progress: None };
+        let batch = Batch {
+            upserts: items,
+            deletes,
+            cursor: Some(Cursor("x".into())),
+            has_more: false,
+            progress: None,
+        };
         let prepared = prepare_batch(source, batch, &self.counter);
-        self.store.commit_batch(source, cur.as_ref(), &prepared).unwrap();
+        self.store
+            .commit_batch(source, cur.as_ref(), &prepared)
+            .unwrap();
         self.index.catch_up(&self.reader, false).unwrap();
     }
 
     fn grab(&self, query: &str, budget: u32, filters: Filters) -> ctx_search::GrabResult {
-        Retriever { index: &self.index, store: &self.reader, counter: &self.counter }
-            .grab(&GrabParams { query: query.into(), token_budget: budget, filters })
-            .unwrap()
+        Retriever {
+            index: &self.index,
+            store: &self.reader,
+            counter: &self.counter,
+        }
+        .grab(&GrabParams {
+            query: query.into(),
+            token_budget: budget,
+            filters,
+        })
+        .unwrap()
     }
 }
 
@@ -50,37 +72,79 @@ fn doc(ext: &str, title: &str, body: &str) -> Item {
 #[test]
 fn search_finds_items_and_respects_filters() {
     let mut f = Fixture::new();
-    f.put("docs", vec![doc("a", "Acme renewal", "The renewal is due in March."), doc("b", "Lunch", "Pizza on Friday")], vec![]);
+    f.put(
+        "docs",
+        vec![
+            doc("a", "Acme renewal", "The renewal is due in March."),
+            doc("b", "Lunch", "Pizza on Friday"),
+        ],
+        vec![],
+    );
     let mut mail = doc("m", "Re: renewal pricing", "Numbers for the renewal");
     mail.kind = ItemKind::Email;
     f.put("mail", vec![mail], vec![]);
-    let (hits, total) = f.index.search("renewal", &Filters::default(), 10, 0).unwrap();
+    let (hits, total) = f
+        .index
+        .search("renewal", &Filters::default(), 10, 0)
+        .unwrap();
     assert_eq!(total, 2);
     assert_eq!(hits.len(), 2);
-    let only_mail = Filters { sources: vec!["mail".into()], ..Default::default() };
+    let only_mail = Filters {
+        sources: vec!["mail".into()],
+        ..Default::default()
+    };
     assert_eq!(f.index.search("renewal", &only_mail, 10, 0).unwrap().1, 1);
-    let only_docs = Filters { kinds: vec![ItemKind::Document], ..Default::default() };
+    let only_docs = Filters {
+        kinds: vec![ItemKind::Document],
+        ..Default::default()
+    };
     assert_eq!(f.index.search("renewal", &only_docs, 10, 0).unwrap().1, 1);
-    let later = Filters { since_ms: Some(1_800_000_000_000), ..Default::default() };
+    let later = Filters {
+        since_ms: Some(1_800_000_000_000),
+        ..Default::default()
+    };
     assert_eq!(f.index.search("renewal", &later, 10, 0).unwrap().1, 0);
     // Syntax characters in a person's question do not fail the search.
-    assert_eq!(f.index.search("renewal: (when?) \"", &Filters::default(), 10, 0).unwrap().1, 2);
+    assert_eq!(
+        f.index
+            .search("renewal: (when?) \"", &Filters::default(), 10, 0)
+            .unwrap()
+            .1,
+        2
+    );
 }
 
 #[test]
 fn packing_never_exceeds_the_budget_and_counts_match_the_rendering() {
     let mut f = Fixture::new();
     let items: Vec<Item> = (0..40)
-        .map(|i| doc(&format!("d{i}"), &format!("Report {i} on renewal"), &"The renewal terms and pricing discussion continues here. ".repeat(10 + i * 7)))
+        .map(|i| {
+            doc(
+                &format!("d{i}"),
+                &format!("Report {i} on renewal"),
+                &"The renewal terms and pricing discussion continues here. ".repeat(10 + i * 7),
+            )
+        })
         .collect();
     f.put("docs", items, vec![]);
     for budget in [1, 30, 100, 257, 1000, 4096, 8192, 100_000] {
         let r = f.grab("renewal pricing", budget, Filters::default());
-        assert!(r.tokens_used <= budget, "budget {budget}: used {}", r.tokens_used);
+        assert!(
+            r.tokens_used <= budget,
+            "budget {budget}: used {}",
+            r.tokens_used
+        );
         assert_eq!(r.tokens_used, r.items.iter().map(|i| i.tokens).sum::<u32>());
         let actual = f.counter.count(&r.markdown);
-        assert!(actual <= r.tokens_used, "budget {budget}: rendering has {actual} tokens, accounted {}", r.tokens_used);
-        assert_eq!(r.items.len() + r.cut.len(), 40usize.min(r.candidates as usize));
+        assert!(
+            actual <= r.tokens_used,
+            "budget {budget}: rendering has {actual} tokens, accounted {}",
+            r.tokens_used
+        );
+        assert_eq!(
+            r.items.len() + r.cut.len(),
+            40usize.min(r.candidates as usize)
+        );
     }
     // A big budget returns everything related, whole.
     let r = f.grab("renewal", 1_000_000, Filters::default());
@@ -100,8 +164,15 @@ fn long_items_are_trimmed_to_matching_passages() {
     assert_eq!(r.items.len(), 1);
     let item = &r.items[0];
     assert!(item.truncated);
-    assert!(item.text.contains("indemnification clause"), "{}", item.text);
-    assert!(item.text.starts_with("Unrelated filler"), "the head is kept");
+    assert!(
+        item.text.contains("indemnification clause"),
+        "{}",
+        item.text
+    );
+    assert!(
+        item.text.starts_with("Unrelated filler"),
+        "the head is kept"
+    );
     assert!(item.tokens <= 700);
     assert!(item.why.contains("'indemnification'"), "{}", item.why);
 }
@@ -111,8 +182,16 @@ fn people_named_in_the_query_bring_their_items() {
     let mut f = Fixture::new();
     let mut meeting = doc("e1", "Quarterly sync", "Agenda: roadmap");
     meeting.kind = ItemKind::Event;
-    meeting.people = vec![PersonRef { email: Some("dana@acme.com".into()), name: Some("Dana Lee".into()), role: PersonRole::Attendee }];
-    f.put("cal", vec![meeting, doc("x", "Other", "nothing here")], vec![]);
+    meeting.people = vec![PersonRef {
+        email: Some("dana@acme.com".into()),
+        name: Some("Dana Lee".into()),
+        role: PersonRole::Attendee,
+    }];
+    f.put(
+        "cal",
+        vec![meeting, doc("x", "Other", "nothing here")],
+        vec![],
+    );
     let r = f.grab("what did Dana Lee say", 8192, Filters::default());
     assert_eq!(r.items.len(), 1, "{:?}", r.items);
     assert_eq!(r.items[0].id, ItemId::new("cal", "e1").to_string());
@@ -127,8 +206,17 @@ fn a_corrupt_index_is_rebuilt_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
     let reader = store.reader().unwrap();
-    let batch = Batch { upserts: vec![doc("a", "alpha", "one"), doc("b", "beta", "two")], ..Default::default() };
-    store.commit_batch("docs", None, &prepare_batch("docs", batch, &TokenCounter::new())).unwrap();
+    let batch = Batch {
+        upserts: vec![doc("a", "alpha", "one"), doc("b", "beta", "two")],
+        ..Default::default()
+    };
+    store
+        .commit_batch(
+            "docs",
+            None,
+            &prepare_batch("docs", batch, &TokenCounter::new()),
+        )
+        .unwrap();
     let index_dir = dir.path().join("index");
     {
         let (index, _) = SearchIndex::open(&index_dir).unwrap();
@@ -157,20 +245,37 @@ fn replay_after_reopen_applies_changes_committed_in_between() {
     let index_dir = dir.path().join("index");
     {
         let (index, _) = SearchIndex::open(&index_dir).unwrap();
-        let b = Batch { upserts: vec![doc("a", "alpha", "one")], ..Default::default() };
-        store.commit_batch("docs", None, &prepare_batch("docs", b, &counter)).unwrap();
+        let b = Batch {
+            upserts: vec![doc("a", "alpha", "one")],
+            ..Default::default()
+        };
+        store
+            .commit_batch("docs", None, &prepare_batch("docs", b, &counter))
+            .unwrap();
         index.catch_up(&reader, false).unwrap();
     }
     // The daemon "crashes" after the store commit, before the index sees it.
-    let b = Batch { upserts: vec![doc("b", "beta", "two")], deletes: vec!["a".into()], ..Default::default() };
-    store.commit_batch("docs", None, &prepare_batch("docs", b, &counter)).unwrap();
+    let b = Batch {
+        upserts: vec![doc("b", "beta", "two")],
+        deletes: vec!["a".into()],
+        ..Default::default()
+    };
+    store
+        .commit_batch("docs", None, &prepare_batch("docs", b, &counter))
+        .unwrap();
     let (index, state) = SearchIndex::open(&index_dir).unwrap();
     assert_eq!(state, OpenState::Existing);
     index.catch_up(&reader, false).unwrap();
     let live: Vec<i64> = reader.live_rowids(0, 100).unwrap();
     assert_eq!(index.all_rowids().unwrap(), live);
-    assert_eq!(index.search("alpha", &Filters::default(), 10, 0).unwrap().1, 0);
-    assert_eq!(index.search("beta", &Filters::default(), 10, 0).unwrap().1, 1);
+    assert_eq!(
+        index.search("alpha", &Filters::default(), 10, 0).unwrap().1,
+        0
+    );
+    assert_eq!(
+        index.search("beta", &Filters::default(), 10, 0).unwrap().1,
+        1
+    );
 }
 
 #[derive(Debug, Clone)]

@@ -24,9 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ctx_connector_api::{Batch, Cursor, Item, ItemId, ItemKind, OrgRef, PersonRef};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-pub use render::{
-    BLOCK_END, HeaderFields, PASSAGE_SEPARATOR, format_timestamp, item_header,
-};
+pub use render::{BLOCK_END, HeaderFields, PASSAGE_SEPARATOR, format_timestamp, item_header};
 pub use tokens::{CHUNK_TARGET_TOKENS, ChunkSpan, TOKENIZER_NAME, TokenCounter, split_ranges};
 
 /// Version of the on-disk schema; bumped on incompatible changes.
@@ -341,9 +339,11 @@ impl Store {
         configure(&conn)?;
         conn.execute_batch(include_str!("schema.sql"))?;
         let found: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         match found.as_deref().map(str::parse::<i64>) {
             None => {
@@ -606,9 +606,12 @@ fn upsert(
                     fields = ?11, thread_key = ?12, version = ?13, content_hash = ?14, tokens = ?15,
                     header_tokens = ?16, updated_ms = ?17, deleted = 0
                  WHERE rowid = ?18",
-                rusqlite::params_from_iter(values.iter().copied().chain(std::iter::once(
-                    &rowid as &dyn rusqlite::ToSql,
-                ))),
+                rusqlite::params_from_iter(
+                    values
+                        .iter()
+                        .copied()
+                        .chain(std::iter::once(&rowid as &dyn rusqlite::ToSql)),
+                ),
             )?;
             clear_derived(tx, rowid)?;
             stats.updated += 1;
@@ -691,7 +694,10 @@ pub fn normalize_email(raw: &str) -> Option<String> {
         .trim()
         .to_lowercase();
     let (local, domain) = e.split_once('@')?;
-    if local.is_empty() || domain.is_empty() || domain.contains('@') || e.contains(char::is_whitespace)
+    if local.is_empty()
+        || domain.is_empty()
+        || domain.contains('@')
+        || e.contains(char::is_whitespace)
     {
         return None;
     }
@@ -702,8 +708,10 @@ pub fn normalize_email(raw: &str) -> Option<String> {
 pub fn org_name_from_domain(domain: &str) -> String {
     let labels: Vec<&str> = domain.split('.').collect();
     let main = if labels.len() >= 3
-        && matches!(labels[labels.len() - 2], "co" | "com" | "org" | "ac" | "gov" | "net")
-    {
+        && matches!(
+            labels[labels.len() - 2],
+            "co" | "com" | "org" | "ac" | "gov" | "net"
+        ) {
         labels[labels.len() - 3]
     } else if labels.len() >= 2 {
         labels[labels.len() - 2]
@@ -992,9 +1000,11 @@ impl StoreReader {
     /// The full body of an item.
     pub fn body(&self, rowid: i64) -> Result<Option<String>> {
         self.with_conn(|c| {
-            Ok(c.prepare_cached("SELECT body FROM items WHERE rowid = ?1 AND deleted = 0")?
-                .query_row([rowid], |r| r.get(0))
-                .optional()?)
+            Ok(
+                c.prepare_cached("SELECT body FROM items WHERE rowid = ?1 AND deleted = 0")?
+                    .query_row([rowid], |r| r.get(0))
+                    .optional()?,
+            )
         })
     }
 
@@ -1083,9 +1093,11 @@ impl StoreReader {
     /// The rowid of an item by stable id (live items only).
     pub fn rowid_of(&self, id: &str) -> Result<Option<i64>> {
         self.with_conn(|c| {
-            Ok(c.prepare_cached("SELECT rowid FROM items WHERE id = ?1 AND deleted = 0")?
-                .query_row([id], |r| r.get(0))
-                .optional()?)
+            Ok(
+                c.prepare_cached("SELECT rowid FROM items WHERE id = ?1 AND deleted = 0")?
+                    .query_row([id], |r| r.get(0))
+                    .optional()?,
+            )
         })
     }
 
@@ -1115,9 +1127,11 @@ impl StoreReader {
     /// Number of live items, all sources.
     pub fn live_item_count(&self) -> Result<u64> {
         self.with_conn(|c| {
-            Ok(c.query_row("SELECT COUNT(*) FROM items WHERE deleted = 0", [], |r| {
-                r.get::<_, i64>(0)
-            })? as u64)
+            Ok(
+                c.query_row("SELECT COUNT(*) FROM items WHERE deleted = 0", [], |r| {
+                    r.get::<_, i64>(0)
+                })? as u64,
+            )
         })
     }
 
@@ -1192,8 +1206,18 @@ fn pack_meta(c: &Connection, rowid: i64) -> Result<Option<PackMeta>> {
             ))
         })
         .optional()?;
-    let Some((id, source, kind, title, locator, timestamp_ms, people, thread_key, tokens, header_tokens)) =
-        row
+    let Some((
+        id,
+        source,
+        kind,
+        title,
+        locator,
+        timestamp_ms,
+        people,
+        thread_key,
+        tokens,
+        header_tokens,
+    )) = row
     else {
         return Ok(None);
     };

@@ -80,24 +80,22 @@ pub fn split_ranges(text: &str, target: usize) -> Vec<Range<usize>> {
         let window_end = floor_char_boundary(text, start + target + target / 2);
         let min_end = floor_char_boundary(text, start + target / 2).max(start + 1);
         let window = &text[start..window_end];
-        let cut = [
-            "\n\n", "\n", ". ", " ", "\t",
-        ]
-        .iter()
-        .find_map(|sep| {
-            window
-                .rfind(sep)
-                .map(|i| start + i + sep.len())
-                .filter(|&end| end >= min_end)
-        })
-        .unwrap_or_else(|| {
-            let end = floor_char_boundary(text, start + target);
-            if end > start {
-                end
-            } else {
-                ceil_char_boundary(text, start + 1)
-            }
-        });
+        let cut = ["\n\n", "\n", ". ", " ", "\t"]
+            .iter()
+            .find_map(|sep| {
+                window
+                    .rfind(sep)
+                    .map(|i| start + i + sep.len())
+                    .filter(|&end| end >= min_end)
+            })
+            .unwrap_or_else(|| {
+                let end = floor_char_boundary(text, start + target);
+                if end > start {
+                    end
+                } else {
+                    ceil_char_boundary(text, start + 1)
+                }
+            });
         ranges.push(start..cut);
         start = cut;
     }

@@ -39,14 +39,26 @@ fn batch_and_cursor_commit_together_and_stale_cursors_are_refused() {
     let (_dir, mut store) = open();
     store.register_source("src", "fake").unwrap();
     let stats = store
-        .commit_batch("src", None, &batch(vec![doc("a", "alpha"), doc("b", "beta")], vec![], Some("c1")))
+        .commit_batch(
+            "src",
+            None,
+            &batch(
+                vec![doc("a", "alpha"), doc("b", "beta")],
+                vec![],
+                Some("c1"),
+            ),
+        )
         .unwrap();
     assert_eq!(stats.inserted, 2);
     assert_eq!(store.cursor("src").unwrap(), Some(Cursor("c1".into())));
 
     // A batch computed from an older position is refused and changes nothing.
     let err = store
-        .commit_batch("src", None, &batch(vec![doc("c", "gamma")], vec![], Some("c2")))
+        .commit_batch(
+            "src",
+            None,
+            &batch(vec![doc("c", "gamma")], vec![], Some("c2")),
+        )
         .unwrap_err();
     assert!(matches!(err, StoreError::CursorConflict { .. }), "{err}");
     let reader = store.reader().unwrap();
@@ -58,21 +70,37 @@ fn batch_and_cursor_commit_together_and_stale_cursors_are_refused() {
 fn unchanged_content_is_a_no_op_and_edits_update_in_place() {
     let (_dir, mut store) = open();
     let c1 = Cursor("1".into());
-    store.commit_batch("src", None, &batch(vec![doc("a", "alpha")], vec![], Some("1"))).unwrap();
+    store
+        .commit_batch(
+            "src",
+            None,
+            &batch(vec![doc("a", "alpha")], vec![], Some("1")),
+        )
+        .unwrap();
     let reader = store.reader().unwrap();
     let seq_before = reader.max_seq().unwrap();
     let mut same = doc("a", "alpha");
     same.version = Some("v2".into());
-    let stats = store.commit_batch("src", Some(&c1), &batch(vec![same], vec![], None)).unwrap();
+    let stats = store
+        .commit_batch("src", Some(&c1), &batch(vec![same], vec![], None))
+        .unwrap();
     assert_eq!(stats.unchanged, 1);
-    assert_eq!(reader.max_seq().unwrap(), seq_before, "no change logged for a no-op");
+    assert_eq!(
+        reader.max_seq().unwrap(),
+        seq_before,
+        "no change logged for a no-op"
+    );
     assert_eq!(
         reader.known_versions("src").unwrap().get("a"),
         Some(&Some("v2".to_string())),
         "the version is still refreshed"
     );
     let stats = store
-        .commit_batch("src", Some(&c1), &batch(vec![doc("a", "alpha edited")], vec![], None))
+        .commit_batch(
+            "src",
+            Some(&c1),
+            &batch(vec![doc("a", "alpha edited")], vec![], None),
+        )
         .unwrap();
     assert_eq!(stats.updated, 1);
     assert_eq!(reader.live_item_count().unwrap(), 1);
@@ -86,17 +114,45 @@ fn unchanged_content_is_a_no_op_and_edits_update_in_place() {
 fn deletes_leave_tombstones_and_revive_on_reappearance() {
     let (_dir, mut store) = open();
     let c = Cursor("1".into());
-    store.commit_batch("src", None, &batch(vec![doc("a", "alpha")], vec![], Some("1"))).unwrap();
+    store
+        .commit_batch(
+            "src",
+            None,
+            &batch(vec![doc("a", "alpha")], vec![], Some("1")),
+        )
+        .unwrap();
     let reader = store.reader().unwrap();
-    let rowid = reader.rowid_of(ItemId::new("src", "a").as_str()).unwrap().unwrap();
-    let stats = store.commit_batch("src", Some(&c), &batch(vec![], vec!["a", "zzz"], None)).unwrap();
+    let rowid = reader
+        .rowid_of(ItemId::new("src", "a").as_str())
+        .unwrap()
+        .unwrap();
+    let stats = store
+        .commit_batch("src", Some(&c), &batch(vec![], vec!["a", "zzz"], None))
+        .unwrap();
     assert_eq!((stats.deleted, stats.missing_deletes), (1, 1));
     assert_eq!(reader.live_item_count().unwrap(), 0);
-    assert!(reader.get_item(ItemId::new("src", "a").as_str()).unwrap().is_none());
-    assert_eq!(reader.doc_states(&[rowid]).unwrap(), vec![DocState::Gone { rowid }]);
+    assert!(
+        reader
+            .get_item(ItemId::new("src", "a").as_str())
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        reader.doc_states(&[rowid]).unwrap(),
+        vec![DocState::Gone { rowid }]
+    );
     // The same external id comes back: same id, same rowid, live again.
-    store.commit_batch("src", Some(&c), &batch(vec![doc("a", "alpha")], vec![], None)).unwrap();
-    assert_eq!(reader.rowid_of(ItemId::new("src", "a").as_str()).unwrap(), Some(rowid));
+    store
+        .commit_batch(
+            "src",
+            Some(&c),
+            &batch(vec![doc("a", "alpha")], vec![], None),
+        )
+        .unwrap();
+    assert_eq!(
+        reader.rowid_of(ItemId::new("src", "a").as_str()).unwrap(),
+        Some(rowid)
+    );
 }
 
 #[test]
@@ -105,13 +161,27 @@ fn people_merge_by_address_and_organisations_come_from_domains() {
     let mut mail = doc("m1", "hello");
     mail.kind = ItemKind::Email;
     mail.people = vec![
-        PersonRef { email: Some(" Dana@ACME.com ".into()), name: Some("Dana Lee".into()), role: PersonRole::From },
-        PersonRef { email: Some("bob@gmail.com".into()), name: None, role: PersonRole::To },
+        PersonRef {
+            email: Some(" Dana@ACME.com ".into()),
+            name: Some("Dana Lee".into()),
+            role: PersonRole::From,
+        },
+        PersonRef {
+            email: Some("bob@gmail.com".into()),
+            name: None,
+            role: PersonRole::To,
+        },
     ];
     let mut meeting = doc("e1", "sync");
     meeting.kind = ItemKind::Event;
-    meeting.people = vec![PersonRef { email: Some("dana@acme.com".into()), name: None, role: PersonRole::Attendee }];
-    store.commit_batch("src", None, &batch(vec![mail, meeting], vec![], None)).unwrap();
+    meeting.people = vec![PersonRef {
+        email: Some("dana@acme.com".into()),
+        name: None,
+        role: PersonRole::Attendee,
+    }];
+    store
+        .commit_batch("src", None, &batch(vec![mail, meeting], vec![], None))
+        .unwrap();
     let reader = store.reader().unwrap();
     let dana = reader.find_entities("dana@acme.com").unwrap();
     assert_eq!(dana.len(), 1);
@@ -123,7 +193,10 @@ fn people_merge_by_address_and_organisations_come_from_domains() {
     assert_eq!(acme.len(), 1);
     assert_eq!(acme[0].name.as_deref(), Some("Acme"));
     assert_eq!(reader.items_of_entity(acme[0].rowid, 10).unwrap().len(), 2);
-    assert!(reader.find_entities("gmail.com").unwrap().is_empty(), "free mail is no organisation");
+    assert!(
+        reader.find_entities("gmail.com").unwrap().is_empty(),
+        "free mail is no organisation"
+    );
 }
 
 #[test]
@@ -131,13 +204,37 @@ fn links_resolve_to_stored_targets() {
     let (_dir, mut store) = open();
     let mut reply = doc("r", "reply");
     reply.links = vec![
-        ItemLink { relation: "reply_to".into(), target_external_id: "o".into() },
-        ItemLink { relation: "reply_to".into(), target_external_id: "missing".into() },
+        ItemLink {
+            relation: "reply_to".into(),
+            target_external_id: "o".into(),
+        },
+        ItemLink {
+            relation: "reply_to".into(),
+            target_external_id: "missing".into(),
+        },
     ];
-    store.commit_batch("src", None, &batch(vec![reply, doc("o", "original")], vec![], None)).unwrap();
-    let item = store.reader().unwrap().get_item(ItemId::new("src", "r").as_str()).unwrap().unwrap();
-    let resolved: BTreeMap<_, _> = item.links.iter().map(|l| (l.target_external_id.clone(), l.target_id.clone())).collect();
-    assert_eq!(resolved["o"].as_deref(), Some(ItemId::new("src", "o").as_str()));
+    store
+        .commit_batch(
+            "src",
+            None,
+            &batch(vec![reply, doc("o", "original")], vec![], None),
+        )
+        .unwrap();
+    let item = store
+        .reader()
+        .unwrap()
+        .get_item(ItemId::new("src", "r").as_str())
+        .unwrap()
+        .unwrap();
+    let resolved: BTreeMap<_, _> = item
+        .links
+        .iter()
+        .map(|l| (l.target_external_id.clone(), l.target_id.clone()))
+        .collect();
+    assert_eq!(
+        resolved["o"].as_deref(),
+        Some(ItemId::new("src", "o").as_str())
+    );
     assert_eq!(resolved["missing"], None);
 }
 
@@ -145,16 +242,26 @@ fn links_resolve_to_stored_targets() {
 fn chunks_reassemble_to_the_body_and_counts_are_stored() {
     let (_dir, mut store) = open();
     let body = "Paragraph about renewal terms. ".repeat(300);
-    store.commit_batch("src", None, &batch(vec![doc("a", &body)], vec![], None)).unwrap();
+    store
+        .commit_batch("src", None, &batch(vec![doc("a", &body)], vec![], None))
+        .unwrap();
     let reader = store.reader().unwrap();
-    let rowid = reader.rowid_of(ItemId::new("src", "a").as_str()).unwrap().unwrap();
+    let rowid = reader
+        .rowid_of(ItemId::new("src", "a").as_str())
+        .unwrap()
+        .unwrap();
     let meta = reader.pack_meta(rowid).unwrap().unwrap();
     assert!(meta.chunk_tokens.len() > 3);
     assert_eq!(meta.tokens, meta.chunk_tokens.iter().sum::<u32>());
     let ords: Vec<usize> = (0..meta.chunk_tokens.len()).collect();
     assert_eq!(reader.chunk_texts(rowid, &ords).unwrap().concat(), body);
     let counter = TokenCounter::new();
-    for (text, &tokens) in reader.chunk_texts(rowid, &ords).unwrap().iter().zip(&meta.chunk_tokens) {
+    for (text, &tokens) in reader
+        .chunk_texts(rowid, &ords)
+        .unwrap()
+        .iter()
+        .zip(&meta.chunk_tokens)
+    {
         assert_eq!(counter.count(text), tokens);
     }
 }
@@ -163,7 +270,15 @@ fn chunks_reassemble_to_the_body_and_counts_are_stored() {
 fn sweep_tombstones_what_a_full_pass_did_not_see() {
     let (_dir, mut store) = open();
     store
-        .commit_batch("src", None, &batch(vec![doc("a", "1"), doc("b", "2"), doc("c", "3")], vec![], None))
+        .commit_batch(
+            "src",
+            None,
+            &batch(
+                vec![doc("a", "1"), doc("b", "2"), doc("c", "3")],
+                vec![],
+                None,
+            ),
+        )
         .unwrap();
     let keep: HashSet<String> = ["b".to_string()].into();
     assert_eq!(store.sweep("src", &keep).unwrap(), 2);
@@ -176,7 +291,13 @@ fn data_survives_reopening() {
     let path = dir.path().join("db.sqlite3");
     {
         let mut store = Store::open(&path).unwrap();
-        store.commit_batch("src", None, &batch(vec![doc("a", "alpha")], vec![], Some("9"))).unwrap();
+        store
+            .commit_batch(
+                "src",
+                None,
+                &batch(vec![doc("a", "alpha")], vec![], Some("9")),
+            )
+            .unwrap();
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(store.cursor("src").unwrap(), Some(Cursor("9".into())));
