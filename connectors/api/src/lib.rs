@@ -393,7 +393,7 @@ mod tests {
         // A golden value: if this changes, every stored id and every client's saved id breaks.
         assert_eq!(
             ItemId::new("notes", "/home/a/readme.md").as_str(),
-            ItemId::new("notes", "/home/a/readme.md").as_str()
+            "f41687b3a047e22147308f1c1af27def"
         );
         assert_eq!(ItemId::new("notes", "/home/a/readme.md").as_str().len(), 32);
         assert_ne!(ItemId::new("notes", "a"), ItemId::new("note", "sa"));
@@ -408,3 +408,4 @@ mod tests {
         assert_eq!(ItemKind::parse("bogus"), None);
     }
 }
+
