@@ -45,6 +45,10 @@ enum WriteCmd {
         source: String,
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
+    ResetCursor {
+        source: String,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
     Shutdown,
 }
 
@@ -233,6 +237,16 @@ impl Engine {
         Ok(rx.await.map_err(|_| DaemonError::Stopped)??)
     }
 
+    /// Forgets a source's cursor so its next pull is a full pass.
+    pub async fn reset_cursor(&self, source: &str) -> Result<(), DaemonError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(WriteCmd::ResetCursor {
+            source: source.to_string(),
+            reply,
+        })?;
+        Ok(rx.await.map_err(|_| DaemonError::Stopped)??)
+    }
+
     /// Change-log entries the index has not applied yet.
     pub fn index_lag(&self) -> u64 {
         let head = self.reader.max_seq().unwrap_or(0);
@@ -316,6 +330,9 @@ fn writer_loop(mut store: Store, rx: mpsc::Receiver<WriteCmd>, wake: mpsc::Sende
                     let _ = wake.send(false);
                 }
                 let _ = reply.send(result);
+            }
+            WriteCmd::ResetCursor { source, reply } => {
+                let _ = reply.send(store.reset_cursor(&source));
             }
             WriteCmd::Shutdown => break,
         }

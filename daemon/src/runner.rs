@@ -85,6 +85,15 @@ pub async fn run_connector(
                 Err(PassError::Connector(e)) => {
                     let message = e.to_string();
                     engine.record_failure(&name, &message);
+                    let had_cursor = engine.reader.cursor(&name).ok().flatten().is_some();
+                    if e.kind == ErrorKind::CursorExpired && had_cursor {
+                        // The source forgot our position: start a full pass right away.
+                        tracing::info!(error = %message, "cursor expired; starting a full resync");
+                        match engine.reset_cursor(&name).await {
+                            Ok(()) => continue,
+                            Err(err) => tracing::error!(error = %err, "cannot reset cursor"),
+                        }
+                    }
                     let (state, wait) = match e.kind {
                         ErrorKind::Transient | ErrorKind::CursorExpired => {
                             let wait = e.retry_after.unwrap_or(backoff);

@@ -481,6 +481,14 @@ impl Store {
         Ok(n)
     }
 
+    /// Forgets a source's cursor (the source no longer honours it): the next pull starts a
+    /// full pass, which reconciles against what the store holds.
+    pub fn reset_cursor(&mut self, source: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE sources SET cursor = NULL WHERE name = ?1", [source])?;
+        Ok(())
+    }
+
     /// Records a successful sync pass.
     pub fn record_success(&mut self, source: &str, at_ms: i64) -> Result<()> {
         self.conn.execute(
