@@ -213,8 +213,9 @@ impl Retriever<'_> {
         separator_tokens: u32,
         terms: &[String],
     ) -> Result<Option<(String, u32)>> {
-        let all: Vec<usize> = (0..meta.chunk_tokens.len()).collect();
-        let texts = self.store.chunk_texts(meta.rowid, &all)?;
+        let chunks = self.store.chunks(meta.rowid)?;
+        let chunk_tokens: Vec<u32> = chunks.iter().map(|c| c.tokens).collect();
+        let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
         // Rank chunks: the head first, then by number of query-term occurrences.
         let mut ranked: Vec<(usize, usize)> = texts
             .iter()
@@ -239,14 +240,14 @@ impl Retriever<'_> {
             let mut candidate = chosen.clone();
             candidate.push(ord);
             candidate.sort_unstable();
-            if passage_tokens(&candidate, &meta.chunk_tokens, separator_tokens) <= room {
+            if passage_tokens(&candidate, &chunk_tokens, separator_tokens) <= room {
                 chosen = candidate;
             }
         }
         if chosen.is_empty() {
             return Ok(None);
         }
-        let tokens = passage_tokens(&chosen, &meta.chunk_tokens, separator_tokens);
+        let tokens = passage_tokens(&chosen, &chunk_tokens, separator_tokens);
         let mut text = String::new();
         let mut previous: Option<usize> = None;
         for &ord in &chosen {
@@ -255,13 +256,10 @@ impl Retriever<'_> {
             {
                 text.push_str(PASSAGE_SEPARATOR);
             }
-            text.push_str(&texts[ord]);
+            text.push_str(texts[ord]);
             previous = Some(ord);
         }
-        if chosen
-            .last()
-            .is_some_and(|&l| l + 1 < meta.chunk_tokens.len())
-        {
+        if chosen.last().is_some_and(|&l| l + 1 < chunk_tokens.len()) {
             text.push_str(PASSAGE_SEPARATOR);
         }
         Ok(Some((text, tokens)))

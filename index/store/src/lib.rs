@@ -240,8 +240,13 @@ pub struct PackMeta {
     pub thread_key: Option<String>,
     pub tokens: u32,
     pub header_tokens: u32,
-    /// Token count of each chunk, in order.
-    pub chunk_tokens: Vec<u32>,
+}
+
+/// One stored chunk of an item: its text and exact token count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkText {
+    pub text: String,
+    pub tokens: u32,
 }
 
 /// A link of an item, resolved to the target's id when the target is stored.
@@ -982,24 +987,25 @@ impl StoreReader {
         })
     }
 
-    /// The text of some chunks of an item, in the order given.
-    pub fn chunk_texts(&self, rowid: i64, ords: &[usize]) -> Result<Vec<String>> {
+    /// Every chunk of an item, in order, with its stored token count (one query).
+    pub fn chunks(&self, rowid: i64) -> Result<Vec<ChunkText>> {
         self.with_conn(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT substr(CAST(i.body AS BLOB), ch.start + 1, ch.end - ch.start)
+                "SELECT substr(CAST(i.body AS BLOB), ch.start + 1, ch.end - ch.start), ch.tokens
                  FROM chunks ch JOIN items i ON i.rowid = ch.item_rowid
-                 WHERE ch.item_rowid = ?1 AND ch.ord = ?2",
+                 WHERE ch.item_rowid = ?1 ORDER BY ch.ord",
             )?;
-            let mut out = Vec::with_capacity(ords.len());
-            for &ord in ords {
-                let bytes: Option<Vec<u8>> = stmt
-                    .query_row(params![rowid, ord as i64], |r| r.get(0))
-                    .optional()?;
-                let bytes = bytes.unwrap_or_default();
-                out.push(String::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
+            let rows = stmt.query_map([rowid], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u32>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (bytes, tokens) = row?;
+                let text = String::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
                     what: "chunk boundaries",
                     detail: e.to_string(),
-                })?);
+                })?;
+                out.push(ChunkText { text, tokens });
             }
             Ok(out)
         })
@@ -1229,10 +1235,6 @@ fn pack_meta(c: &Connection, rowid: i64) -> Result<Option<PackMeta>> {
     else {
         return Ok(None);
     };
-    let chunk_tokens = c
-        .prepare_cached("SELECT tokens FROM chunks WHERE item_rowid = ?1 ORDER BY ord")?
-        .query_map([rowid], |r| r.get::<_, u32>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Some(PackMeta {
         rowid,
         id,
@@ -1245,7 +1247,6 @@ fn pack_meta(c: &Connection, rowid: i64) -> Result<Option<PackMeta>> {
         thread_key,
         tokens,
         header_tokens,
-        chunk_tokens,
     }))
 }
 

@@ -251,18 +251,16 @@ fn chunks_reassemble_to_the_body_and_counts_are_stored() {
         .unwrap()
         .unwrap();
     let meta = reader.pack_meta(rowid).unwrap().unwrap();
-    assert!(meta.chunk_tokens.len() > 3);
-    assert_eq!(meta.tokens, meta.chunk_tokens.iter().sum::<u32>());
-    let ords: Vec<usize> = (0..meta.chunk_tokens.len()).collect();
-    assert_eq!(reader.chunk_texts(rowid, &ords).unwrap().concat(), body);
+    let chunks = reader.chunks(rowid).unwrap();
+    assert!(chunks.len() > 3);
+    assert_eq!(meta.tokens, chunks.iter().map(|c| c.tokens).sum::<u32>());
+    assert_eq!(
+        chunks.iter().map(|c| c.text.as_str()).collect::<String>(),
+        body
+    );
     let counter = TokenCounter::new();
-    for (text, &tokens) in reader
-        .chunk_texts(rowid, &ords)
-        .unwrap()
-        .iter()
-        .zip(&meta.chunk_tokens)
-    {
-        assert_eq!(counter.count(text), tokens);
+    for chunk in &chunks {
+        assert_eq!(counter.count(&chunk.text), chunk.tokens);
     }
 }
 
