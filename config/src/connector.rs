@@ -17,12 +17,11 @@ use crate::error::{ConfigError, Doc, backticked, suggest};
 use crate::value::{DurationText, SizeValue, ValueError, expand_path, parse_duration};
 
 /// Connector types this build can run.
-pub const SUPPORTED_CONNECTOR_TYPES: &[&str] = &["files"];
+pub const SUPPORTED_CONNECTOR_TYPES: &[&str] = &["files", "maildir", "mbox"];
 
 /// Connector types that are planned; naming one gives a "not supported yet"
 /// error rather than "unknown type", so users know it is not a typo.
-pub const RESERVED_CONNECTOR_TYPES: &[&str] =
-    &["maildir", "mbox", "imap", "ics", "caldav", "carddav", "crm"];
+pub const RESERVED_CONNECTOR_TYPES: &[&str] = &["imap", "ics", "caldav", "carddav", "crm"];
 
 /// One configured source, from one file in `connectors.d`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +43,44 @@ pub struct ConnectorConfig {
 pub enum ConnectorSettings {
     /// `type = "files"`: local directories.
     Files(FilesSettings),
+    /// `type = "maildir"`: a Maildir or Maildir++ tree (mbsync, offlineimap, notmuch).
+    Maildir(MaildirSettings),
+    /// `type = "mbox"`: one mbox file.
+    Mbox(MboxSettings),
+}
+
+/// Settings of a `maildir` connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaildirSettings {
+    /// Root of the Maildir tree.
+    pub path: PathBuf,
+    /// Folder names to index (empty: all).
+    pub include_folders: Vec<String>,
+    /// Folder names to skip; default Trash, Spam, Junk.
+    pub exclude_folders: Vec<String>,
+    pub watch: bool,
+    pub debounce: Duration,
+    /// Messages larger than this are skipped.
+    pub max_message_size: u64,
+}
+
+/// Settings of an `mbox` connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MboxSettings {
+    /// The mbox file.
+    pub path: PathBuf,
+    pub watch: bool,
+    pub debounce: Duration,
+    /// Messages larger than this are skipped.
+    pub max_message_size: u64,
+}
+
+/// Defaults of mail connectors.
+pub mod mail_defaults {
+    use std::time::Duration;
+    pub const POLL_INTERVAL: Duration = Duration::from_secs(10 * 60);
+    pub const MAX_MESSAGE_SIZE: u64 = 50 * 1024 * 1024;
+    pub const EXCLUDE_FOLDERS: &[&str] = &["Trash", "Spam", "Junk"];
 }
 
 impl ConnectorSettings {
@@ -51,6 +88,8 @@ impl ConnectorSettings {
     pub fn type_name(&self) -> &'static str {
         match self {
             Self::Files(_) => "files",
+            Self::Maildir(_) => "maildir",
+            Self::Mbox(_) => "mbox",
         }
     }
 }
@@ -125,6 +164,34 @@ struct RawFiles {
     extract_timeout: Option<Spanned<DurationText>>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaildir {
+    #[serde(rename = "type")]
+    _type: IgnoredAny,
+    enabled: Option<bool>,
+    poll_interval: Option<Spanned<DurationText>>,
+    path: Option<Spanned<String>>,
+    include_folders: Option<Vec<String>>,
+    exclude_folders: Option<Vec<String>>,
+    watch: Option<bool>,
+    debounce: Option<Spanned<DurationText>>,
+    max_message_size: Option<Spanned<SizeValue>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMbox {
+    #[serde(rename = "type")]
+    _type: IgnoredAny,
+    enabled: Option<bool>,
+    poll_interval: Option<Spanned<DurationText>>,
+    path: Option<Spanned<String>>,
+    watch: Option<bool>,
+    debounce: Option<Spanned<DurationText>>,
+    max_message_size: Option<Spanned<SizeValue>>,
+}
+
 /// Reads and validates one connector file.
 pub fn load_connector(
     path: &Path,
@@ -172,6 +239,8 @@ pub(crate) fn parse(
 
     let settings_and_common = match kind.get_ref().as_str() {
         "files" => parse_files(&doc, kind.span(), env),
+        "maildir" => parse_maildir(&doc, kind.span(), env),
+        "mbox" => parse_mbox(&doc, kind.span(), env),
         other if RESERVED_CONNECTOR_TYPES.contains(&other) => Err(vec![doc.at(
             kind.span(),
             format!("connector type `{other}` is not supported yet by this build"),
@@ -304,6 +373,165 @@ fn parse_files(
                 .follow_symlinks
                 .unwrap_or(files_defaults::FOLLOW_SYMLINKS),
             extract_timeout,
+        }),
+    ))
+}
+
+/// A required single `path` key, expanded.
+fn required_path(
+    doc: &Doc<'_>,
+    type_span: std::ops::Range<usize>,
+    type_name: &str,
+    example: &str,
+    raw: Option<Spanned<String>>,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> PathBuf {
+    match raw {
+        None => {
+            errors.push(doc.at(
+                type_span,
+                format!("missing key `path` for a `{type_name}` connector"),
+                Some(format!("add e.g. `path = \"{example}\"`")),
+            ));
+            PathBuf::new()
+        }
+        Some(p) => match expand_path(p.get_ref(), doc.path.parent(), env) {
+            Ok(path) => path,
+            Err(e) => {
+                errors.push(doc.at(p.span(), e.message, e.hint));
+                PathBuf::new()
+            }
+        },
+    }
+}
+
+fn message_size(
+    doc: &Doc<'_>,
+    raw: Option<Spanned<SizeValue>>,
+    errors: &mut Vec<ConfigError>,
+) -> u64 {
+    match raw {
+        None => mail_defaults::MAX_MESSAGE_SIZE,
+        Some(size) => match size.get_ref().to_bytes() {
+            Ok(0) => {
+                errors.push(doc.at(
+                    size.span(),
+                    "`max_message_size` must be greater than zero",
+                    Some("use e.g. \"50 MiB\"".into()),
+                ));
+                0
+            }
+            Ok(n) => n,
+            Err(e) => {
+                errors.push(located(doc, size.span(), "max_message_size", e));
+                0
+            }
+        },
+    }
+}
+
+fn parse_maildir(
+    doc: &Doc<'_>,
+    type_span: std::ops::Range<usize>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Parsed {
+    let raw: RawMaildir = toml::from_str(doc.text).map_err(|e| vec![doc.toml_error(&e)])?;
+    let mut errors = Vec::new();
+    let poll_interval = duration(
+        doc,
+        "poll_interval",
+        raw.poll_interval,
+        mail_defaults::POLL_INTERVAL,
+        false,
+        &mut errors,
+    );
+    let debounce = duration(
+        doc,
+        "debounce",
+        raw.debounce,
+        files_defaults::DEBOUNCE,
+        true,
+        &mut errors,
+    );
+    let path = required_path(
+        doc,
+        type_span,
+        "maildir",
+        "~/Mail",
+        raw.path,
+        env,
+        &mut errors,
+    );
+    let max_message_size = message_size(doc, raw.max_message_size, &mut errors);
+    if !errors.is_empty() {
+        crate::error::sort_by_position(&mut errors);
+        return Err(errors);
+    }
+    Ok((
+        raw.enabled.unwrap_or(true),
+        poll_interval,
+        ConnectorSettings::Maildir(MaildirSettings {
+            path,
+            include_folders: raw.include_folders.unwrap_or_default(),
+            exclude_folders: raw.exclude_folders.unwrap_or_else(|| {
+                mail_defaults::EXCLUDE_FOLDERS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            }),
+            watch: raw.watch.unwrap_or(true),
+            debounce,
+            max_message_size,
+        }),
+    ))
+}
+
+fn parse_mbox(
+    doc: &Doc<'_>,
+    type_span: std::ops::Range<usize>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Parsed {
+    let raw: RawMbox = toml::from_str(doc.text).map_err(|e| vec![doc.toml_error(&e)])?;
+    let mut errors = Vec::new();
+    let poll_interval = duration(
+        doc,
+        "poll_interval",
+        raw.poll_interval,
+        mail_defaults::POLL_INTERVAL,
+        false,
+        &mut errors,
+    );
+    let debounce = duration(
+        doc,
+        "debounce",
+        raw.debounce,
+        files_defaults::DEBOUNCE,
+        true,
+        &mut errors,
+    );
+    let path = required_path(
+        doc,
+        type_span,
+        "mbox",
+        "~/mail/archive.mbox",
+        raw.path,
+        env,
+        &mut errors,
+    );
+    let max_message_size = message_size(doc, raw.max_message_size, &mut errors);
+    if !errors.is_empty() {
+        crate::error::sort_by_position(&mut errors);
+        return Err(errors);
+    }
+    Ok((
+        raw.enabled.unwrap_or(true),
+        poll_interval,
+        ConnectorSettings::Mbox(MboxSettings {
+            path,
+            watch: raw.watch.unwrap_or(true),
+            debounce,
+            max_message_size,
         }),
     ))
 }

@@ -87,7 +87,9 @@ fn good_fixture_loads_every_key() {
     let archive = &config.connectors[0];
     assert!(!archive.enabled);
     assert_eq!(archive.poll_interval, files_defaults::POLL_INTERVAL);
-    let ConnectorSettings::Files(files) = &archive.settings;
+    let ConnectorSettings::Files(files) = &archive.settings else {
+        panic!("expected a files connector");
+    };
     assert_eq!(files.paths, [PathBuf::from("/srv/archive")]);
     assert_eq!(files.max_file_size, 1024);
     assert!(files.include.is_empty() && files.exclude.is_empty());
@@ -101,7 +103,9 @@ fn good_fixture_loads_every_key() {
     assert!(notes.enabled);
     assert_eq!(notes.poll_interval, Duration::from_secs(90 * 60));
     assert_eq!(notes.settings.type_name(), "files");
-    let ConnectorSettings::Files(files) = &notes.settings;
+    let ConnectorSettings::Files(files) = &notes.settings else {
+        panic!("expected a files connector");
+    };
     // Relative connector paths resolve against connectors.d.
     assert_eq!(
         files.paths,
@@ -137,10 +141,12 @@ fn shipped_examples_load() {
         config.daemon.token,
         Some(Secret::Command("pass show ctx/token".into()))
     );
-    assert_eq!(config.connectors.len(), 1);
-    let documents = &config.connectors[0];
-    assert_eq!(documents.name, "documents");
-    let ConnectorSettings::Files(files) = &documents.settings;
+    let names: Vec<&str> = config.connectors.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["archive", "documents", "mail"]);
+    let documents = &config.connectors[1];
+    let ConnectorSettings::Files(files) = &documents.settings else {
+        panic!("expected a files connector");
+    };
     assert_eq!(
         files.paths,
         [
@@ -718,11 +724,13 @@ fn init_writes_loadable_starter_files_and_never_overwrites() {
         &home_env(),
     )
     .unwrap();
-    assert_eq!(config.connectors.len(), 1);
-    let documents = &config.connectors[0];
-    assert_eq!(documents.name, "documents");
+    let names: Vec<&str> = config.connectors.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["archive", "documents", "mail"]);
+    let documents = &config.connectors[1];
     assert!(!documents.enabled, "starter connector must be opt-in");
-    let ConnectorSettings::Files(files) = &documents.settings;
+    let ConnectorSettings::Files(files) = &documents.settings else {
+        panic!("expected a files connector");
+    };
     assert_eq!(files.paths, [PathBuf::from("/home/test/Documents")]);
     assert_eq!(files.max_file_size, files_defaults::MAX_FILE_SIZE);
 
@@ -741,4 +749,45 @@ fn init_writes_loadable_starter_files_and_never_overwrites() {
     let e = init(&ctx_dir).unwrap_err();
     assert_eq!(e.path, Some(ctx_dir.join("connectors.d/documents.toml")));
     assert!(!ctx_dir.join("config.toml").exists());
+}
+
+#[test]
+fn mail_connectors_parse_with_defaults_and_report_missing_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("connectors.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("mail.toml"),
+        "type = \"maildir\"\npath = \"~/Mail\"\nexclude_folders = [\"Archive\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("old.toml"),
+        "type = \"mbox\"\npath = \"old.mbox\"\nwatch = false\n",
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("broken.toml"),
+        "# no path\ntype = \"maildir\"\nwatchh = true\n",
+    )
+    .unwrap();
+    let main = dir.path().join("config.toml");
+    std::fs::write(&main, "").unwrap();
+    let (config, errors) = load_lenient(&ConfigSource::explicit(&main), &home_env()).unwrap();
+    let mail = config.connectors.iter().find(|c| c.name == "mail").unwrap();
+    let ConnectorSettings::Maildir(m) = &mail.settings else {
+        panic!("expected maildir");
+    };
+    assert_eq!(m.path, PathBuf::from("/home/test/Mail"));
+    assert_eq!(m.exclude_folders, vec!["Archive".to_string()]);
+    assert!(m.watch);
+    let old = config.connectors.iter().find(|c| c.name == "old").unwrap();
+    let ConnectorSettings::Mbox(o) = &old.settings else {
+        panic!("expected mbox");
+    };
+    assert_eq!(o.path, conf.join("old.mbox"));
+    assert!(!o.watch);
+    let e = only_error_for(&errors, "broken.toml");
+    assert_eq!(e.line, Some(3), "{e}");
+    assert_eq!(e.hint.as_deref(), Some("did you mean `watch`?"));
 }

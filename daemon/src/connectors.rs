@@ -20,5 +20,25 @@ pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Connector>, String> {
                 ctx_connector_files::FilesConnector::new(options).map_err(|e| e.to_string())?;
             Ok(Box::new(connector))
         }
+        ConnectorSettings::Maildir(maildir) => {
+            let mut options = ctx_connector_mail::MaildirOptions::new(maildir.path.clone());
+            options.include_folders = maildir.include_folders.clone();
+            options.exclude_folders = maildir.exclude_folders.clone();
+            options.watch = maildir.watch;
+            options.debounce = maildir.debounce;
+            options.limits.max_message_bytes = maildir.max_message_size;
+            let connector =
+                ctx_connector_mail::MaildirConnector::new(options).map_err(|e| e.to_string())?;
+            Ok(Box::new(connector))
+        }
+        ConnectorSettings::Mbox(mbox) => {
+            let mut options = ctx_connector_mail::MboxOptions::new(mbox.path.clone());
+            options.watch = mbox.watch;
+            options.debounce = mbox.debounce;
+            options.limits.max_message_bytes = mbox.max_message_size;
+            let connector =
+                ctx_connector_mail::MboxConnector::new(options).map_err(|e| e.to_string())?;
+            Ok(Box::new(connector))
+        }
     }
 }

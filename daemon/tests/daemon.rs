@@ -556,3 +556,89 @@ async fn kill_9_in_the_middle_of_an_initial_scan_loses_and_duplicates_nothing() 
     assert!(code.success(), "ctxd exit on SIGTERM: {code:?}");
     assert!(!setup.socket().exists());
 }
+
+fn write_mail(dir: &Path, name: &str, raw: &str) {
+    std::fs::write(dir.join(name), raw.replace('\n', "\r\n")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maildir_messages_are_found_by_person_and_company_and_flag_changes_are_not_new_items() {
+    let setup = Setup::new("", "");
+    let maildir = setup.dir.path().join("Mail");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    std::fs::write(
+        setup.dir.path().join("conf/connectors.d/mail.toml"),
+        format!(
+            "type = \"maildir\"\npath = \"{}\"\ndebounce = \"100ms\"\n",
+            maildir.display()
+        ),
+    )
+    .unwrap();
+    write_mail(
+        &maildir.join("cur"),
+        "1000.a.host:2,S",
+        "From: Dana Lee <dana@acme-corp.com>\nTo: me@example.org\nSubject: Renewal terms\nMessage-ID: <r1@acme-corp.com>\nDate: Mon, 02 Nov 2026 10:00:00 +0000\n\nCan we talk about the renewal pricing?\n",
+    );
+    write_mail(
+        &maildir.join("cur"),
+        "1001.b.host:2,S",
+        "From: me@example.org\nTo: Dana Lee <dana@acme-corp.com>\nSubject: Re: Renewal terms\nMessage-ID: <r2@example.org>\nIn-Reply-To: <r1@acme-corp.com>\nReferences: <r1@acme-corp.com>\nDate: Mon, 02 Nov 2026 11:00:00 +0000\n\nSure, Tuesday works.\n\nOn Mon, Dana Lee wrote:\n> Can we talk about the renewal pricing?\n",
+    );
+    write_mail(
+        &maildir.join("new"),
+        "1002.c.host",
+        "From: Bob <bob@globex.io>\nTo: me@example.org\nSubject: Lunch\nMessage-ID: <x@globex.io>\nDate: Tue, 03 Nov 2026 12:00:00 +0000\n\nPizza?\n",
+    );
+    let (daemon, mut client) = setup.start().await;
+    let s = wait_synced(&mut client, Duration::from_secs(30)).await;
+    let mail = s.connectors.iter().find(|c| c.name == "mail").unwrap();
+    assert_eq!(mail.item_count, 3, "{s:?}");
+    assert_eq!(mail.r#type, "maildir");
+
+    // A person named in the query brings both messages of the thread, not the lunch mail.
+    let r = grab(&mut client, "Dana Lee", 8192).await;
+    let titles: Vec<&str> = r.items.iter().map(|i| i.title.as_str()).collect();
+    assert_eq!(r.items.len(), 2, "{titles:?}");
+    assert!(
+        r.items
+            .iter()
+            .all(|i| i.kind == "email" && i.source == "mail")
+    );
+    // The organisation from the address domain.
+    let r = grab(&mut client, "acme-corp.com", 8192).await;
+    assert_eq!(r.items.len(), 2);
+    let mut thread_keys = Vec::new();
+    for found in &r.items {
+        let item = client
+            .api()
+            .get_item(pb::GetItemRequest {
+                id: found.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .item
+            .unwrap();
+        thread_keys.push(item.thread_key);
+    }
+    assert_eq!(thread_keys[0], thread_keys[1], "one thread");
+    assert!(
+        thread_keys[0].contains("r1@acme-corp.com"),
+        "{thread_keys:?}"
+    );
+
+    // Reading the new mail (new/ → cur/ with the seen flag) is not a new item.
+    std::fs::rename(
+        maildir.join("new/1002.c.host"),
+        maildir.join("cur/1002.c.host:2,S"),
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let s = wait_synced(&mut client, Duration::from_secs(10)).await;
+    let mail = s.connectors.iter().find(|c| c.name == "mail").unwrap();
+    assert_eq!(mail.item_count, 3);
+    assert_eq!(search(&mut client, "pizza").await.total, 1);
+    daemon.stop().await;
+}
