@@ -1,1 +1,133 @@
-fn main() {}
+//! `ctx`, the command-line interface of ctx.
+//!
+//! Talks to a running `ctxd` over its Unix socket (or loopback TCP with a token) and prints
+//! either human-readable text or, with `--json`, one JSON object whose schema lives in
+//! [`json`]. `ctx demo` runs a daemon in-process over a generated corpus; `ctx config` works
+//! without a daemon.
+//!
+//! Exit codes: 0 success, 1 runtime failure (daemon unreachable, sync failed, timeout...),
+//! 2 usage or configuration error. Errors go to stderr as `error: ...` plus a hint.
+
+mod bench;
+mod client;
+mod config_cmd;
+mod corpus;
+mod dates;
+mod demo;
+mod fmt;
+mod json;
+mod query;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::{ConfigFailure, UsageError};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ctx",
+    version,
+    about = "Query your local context: documents, mail, calendars and CRM mirrored by ctxd",
+    long_about = "Query your local context: documents, mail, calendars and CRM mirrored by ctxd.\n\n\
+        Most commands talk to a running ctxd over its Unix socket. New here? Run `ctx demo`.",
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage or configuration error."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options of every command.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// ctxd's Unix socket [default: `[daemon] socket` of the configuration].
+    #[arg(
+        long,
+        env = "CTX_SOCKET",
+        global = true,
+        value_name = "PATH",
+        help_heading = "Connection"
+    )]
+    pub socket: Option<PathBuf>,
+    /// Main configuration file [default: $XDG_CONFIG_HOME/ctx/config.toml].
+    #[arg(
+        long,
+        env = "CTX_CONFIG",
+        global = true,
+        value_name = "PATH",
+        help_heading = "Connection"
+    )]
+    pub config: Option<PathBuf>,
+    /// Connect over loopback TCP instead, e.g. http://127.0.0.1:7878.
+    #[arg(long, global = true, value_name = "URL", help_heading = "Connection")]
+    pub tcp: Option<String>,
+    /// Environment variable holding the bearer token for --tcp.
+    #[arg(long, global = true, value_name = "VAR", help_heading = "Connection")]
+    pub token_env: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Everything related to TEXT that fits a token budget, ready for a prompt.
+    Query(query::QueryArgs),
+    /// Ranked hits for TEXT, without packing.
+    Search(query::SearchArgs),
+    /// One item, whole.
+    Get(query::GetArgs),
+    /// State of the daemon and of each connector.
+    Status(status::StatusArgs),
+    /// Run connectors now (all, or NAME), optionally waiting until they are done.
+    Sync(status::SyncArgs),
+    /// Check or create the configuration.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// Generate a sample corpus, index it with an embedded daemon, and query it.
+    Demo(demo::DemoArgs),
+    /// Benchmarks.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Query(args) => client::block_on(query::query(&cli.global, args)),
+        Command::Search(args) => client::block_on(query::search(&cli.global, args)),
+        Command::Get(args) => client::block_on(query::get(&cli.global, args)),
+        Command::Status(args) => client::block_on(status::status(&cli.global, args)),
+        Command::Sync(args) => client::block_on(status::sync(&cli.global, args)),
+        Command::Config(command) => config_cmd::run(&cli.global, command),
+        Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e),
+    }
+}
+
+/// Prints an error the way every command does, and picks the exit code.
+fn report(e: &anyhow::Error) -> ExitCode {
+    // A closed stdout (`ctx query ... | head`) is not an error worth reporting.
+    if e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    }) {
+        return ExitCode::SUCCESS;
+    }
+    if let Some(ConfigFailure(errors)) = e.downcast_ref::<ConfigFailure>() {
+        // Already `error: ...` blocks, cargo style.
+        eprintln!("{errors}");
+        return ExitCode::from(2);
+    }
+    eprintln!("error: {e:#}");
+    if e.downcast_ref::<UsageError>().is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
+    }
+}

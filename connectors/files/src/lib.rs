@@ -872,7 +872,11 @@ impl Scanner {
             self.needs_reconcile = false;
         } else if self.plan.is_empty() {
             let dirty = std::mem::take(&mut lock(&shared.pending).paths);
-            if !dirty.is_empty() {
+            if dirty.is_empty() {
+                // A pass nobody's watcher asked for (`ctx sync`, the poll interval, no watcher):
+                // reconcile in full, which only stats files that did not change.
+                self.plan_reconcile(ctx.known.as_ref())?;
+            } else {
                 if let Err(e) = self.plan_dirty(dirty.clone(), ctx.known.as_ref()) {
                     lock(&shared.pending).paths.extend(dirty);
                     return Err(e);

@@ -1,0 +1,412 @@
+//! `ctx demo`: the product on a fresh machine, in one command.
+//!
+//! 1. generate a sample corpus (see [`crate::corpus`]) in a temporary directory (or `--dir`);
+//! 2. write a config with one `files` connector over it and start an embedded daemon;
+//! 3. connect a real client over the daemon's Unix socket and wait for the first pass;
+//! 4. run the demo queries at a few budgets and show what came back;
+//! 5. explain how to go on, and stop the daemon (after Ctrl-C with `--keep`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use ctx_client::{Client, pb};
+
+use crate::client::{ConfigFailure, call_error, usage};
+use crate::corpus::{self, CorpusOptions};
+use crate::fmt::{clip, micros, stdout, thousands};
+use crate::status::{WaitTarget, wait_for};
+
+/// Name of the demo's files connector.
+const SOURCE: &str = "documents";
+/// Budgets every demo query runs at.
+const BUDGETS: [u32; 3] = [2_000, 8_192, 32_000];
+/// The budget whose items are listed and rendered.
+const SHOWN_BUDGET: u32 = 8_192;
+const MARKDOWN_LINES: usize = 40;
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Keep the daemon running after the demo, until Ctrl-C, to try `ctx` commands on it.
+    #[arg(long)]
+    pub keep: bool,
+    /// Work in DIR (corpus/, data/, config.toml...) instead of a temporary directory that is
+    /// deleted afterwards.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Number of sample documents to generate.
+    #[arg(long, value_name = "N", default_value_t = CorpusOptions::default().documents)]
+    pub docs: usize,
+    /// Seed of the corpus generator (the same seed gives the same files).
+    #[arg(long, value_name = "N", default_value_t = CorpusOptions::default().seed)]
+    pub seed: u64,
+    /// Show the embedded daemon's info logs (default: warnings only; RUST_LOG also works).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    if args.docs == 0 {
+        return Err(usage("--docs must be at least 1"));
+    }
+    init_tracing(args.verbose);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("ctx-demo")
+        .build()
+        .context("cannot start the async runtime")?;
+
+    // The working directory: --dir, or a temporary one removed on the way out.
+    let (root, temp) = match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let root = dir
+                .canonicalize()
+                .with_context(|| format!("cannot resolve {}", dir.display()))?;
+            (root, None)
+        }
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("ctx-demo-")
+                .tempdir()
+                .context("cannot create a temporary directory")?;
+            (temp.path().to_path_buf(), Some(temp))
+        }
+    };
+    let result = runtime.block_on(demo(&args, &root));
+    // Shut the runtime down before deleting the directory its threads may still touch.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    if let Some(temp) = temp {
+        let path = temp.path().to_path_buf();
+        if let Err(e) = temp.close() {
+            eprintln!("warning: could not remove {}: {e}", path.display());
+        }
+    }
+    result
+}
+
+fn init_tracing(verbose: bool) {
+    let filter = if verbose {
+        "info".to_string()
+    } else {
+        std::env::var("RUST_LOG")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| "warn".into())
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn demo(args: &DemoArgs, root: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+
+    // 1. The corpus.
+    let corpus_dir = root.join("corpus");
+    eprintln!(
+        "[1/5] generating {} sample documents in {}",
+        thousands(args.docs as u64),
+        corpus_dir.display()
+    );
+    let options = CorpusOptions {
+        documents: args.docs,
+        seed: args.seed,
+    };
+    let gen_dir = corpus_dir.clone();
+    let stats = tokio::task::spawn_blocking(move || corpus::generate(&gen_dir, &options))
+        .await
+        .context("the corpus generator failed")?
+        .with_context(|| format!("cannot write the sample corpus to {}", corpus_dir.display()))?;
+    eprintln!(
+        "      {} files, {} KiB, {:.1} s",
+        thousands(stats.files as u64),
+        thousands(stats.bytes / 1024),
+        started.elapsed().as_secs_f64()
+    );
+
+    // 2. Configuration and an embedded daemon.
+    let config_path = write_config(root, &corpus_dir)?;
+    let config = ctx_config::load(&ctx_config::ConfigSource::explicit(&config_path), &demo_env)
+        .map_err(|errors| anyhow::Error::new(ConfigFailure(errors)))?;
+    let socket = config.daemon.socket.clone();
+    eprintln!(
+        "[2/5] starting an embedded ctxd (data in {}, socket {})",
+        config.daemon.data_dir.display(),
+        socket.display()
+    );
+    let daemon = ctx_daemon::start(config, Vec::new())
+        .await
+        .map_err(|e| anyhow!("the embedded daemon could not start: {e}"))?;
+
+    // 3-5 run with the daemon up; whatever happens, it is stopped cleanly afterwards.
+    let shown = tokio::select! {
+        r = with_daemon(args, daemon.socket(), &corpus_dir, started) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    };
+    let keep = matches!(shown, Ok(true));
+    if keep {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("\nstopping the daemon...");
+    }
+    daemon.stop().await;
+    shown.map(|_| ())
+}
+
+/// Steps 3-5; `Ok(true)` when the daemon should be kept running.
+async fn with_daemon(
+    args: &DemoArgs,
+    socket: &Path,
+    corpus_dir: &Path,
+    started: Instant,
+) -> anyhow::Result<bool> {
+    // 3. A real client over the Unix socket, exactly as `ctx` uses it.
+    let mut client = crate::client::connect_unix(socket, "the embedded daemon").await?;
+    eprintln!("[3/5] indexing (waiting for the first sync pass and the search index)");
+    let index_started = Instant::now();
+    let status = wait_for(
+        &mut client,
+        &[WaitTarget::first_pass(SOURCE)],
+        Duration::from_secs(300),
+    )
+    .await
+    .context("indexing the sample corpus failed")?;
+    eprintln!(
+        "      {} items indexed in {:.1} s",
+        thousands(status.total_items),
+        index_started.elapsed().as_secs_f64()
+    );
+
+    // 4. Queries.
+    eprintln!("[4/5] querying\n");
+    let queries = corpus::demo_queries();
+    let mut first_markdown = None;
+    for (i, query) in queries.iter().enumerate() {
+        let mut out = format!("[{}/{}] \"{query}\"\n", i + 1, queries.len());
+        let mut shown_response = None;
+        for budget in BUDGETS {
+            let (response, wall) = grab(&mut client, query, budget).await?;
+            let _ = writeln!(
+                out,
+                "   budget {:>6}: {:>3} items  {:>6}/{} tokens  {:>5} candidates  server {:>8}  wall {:>8}",
+                thousands(u64::from(budget)),
+                response.items.len(),
+                thousands(u64::from(response.tokens_used)),
+                thousands(u64::from(response.token_budget)),
+                thousands(u64::from(response.candidates)),
+                micros(response.took_us),
+                micros(wall.as_micros() as u64),
+            );
+            if budget == SHOWN_BUDGET {
+                shown_response = Some(response);
+            }
+        }
+        if let Some(response) = shown_response {
+            if response.items.is_empty() {
+                let _ = writeln!(out, "   (nothing related found)");
+            }
+            for (n, item) in response.items.iter().take(3).enumerate() {
+                let _ = writeln!(
+                    out,
+                    "   {}. {}  [{} {}]\n      why: {}",
+                    n + 1,
+                    clip(
+                        if item.title.is_empty() {
+                            &item.locator
+                        } else {
+                            &item.title
+                        },
+                        70
+                    ),
+                    item.source,
+                    item.kind,
+                    clip(&item.why, 100)
+                );
+            }
+            if i == 0 {
+                first_markdown = Some((query.to_string(), response));
+            }
+        }
+        out.push('\n');
+        stdout(&out).context("cannot write to stdout")?;
+    }
+    if let Some((query, response)) = first_markdown {
+        let mut out = format!(
+            "─── the context for \"{query}\" at budget {}, as a model would get it ({} of {} lines) ───\n",
+            thousands(u64::from(SHOWN_BUDGET)),
+            response.markdown.lines().count().min(MARKDOWN_LINES),
+            response.markdown.lines().count()
+        );
+        for line in response.markdown.lines().take(MARKDOWN_LINES) {
+            out.push_str(line);
+            out.push('\n');
+        }
+        let more = response
+            .markdown
+            .lines()
+            .count()
+            .saturating_sub(MARKDOWN_LINES);
+        if more > 0 {
+            let _ = writeln!(out, "… {more} more lines");
+        }
+        out.push_str("───\n");
+        stdout(&out).context("cannot write to stdout")?;
+    }
+
+    // 5. What next.
+    let sock = shell_quote(&socket.display().to_string());
+    let example = queries.first().copied().unwrap_or("Acme renewal");
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n[5/5] done in {:.1} s.",
+        started.elapsed().as_secs_f64()
+    );
+    if args.keep {
+        let _ = writeln!(
+            out,
+            "The daemon keeps running until you press Ctrl-C. In another terminal, try:\n  \
+             ctx --socket {sock} query \"{example}\" --budget 4000\n  \
+             ctx --socket {sock} query \"{example}\" --json | jq '.items[].title'\n  \
+             ctx --socket {sock} search \"renewal\" --limit 5\n  \
+             ctx --socket {sock} status\n\
+             Files added or changed in {} are indexed as they change.",
+            shell_quote(&corpus_dir.display().to_string())
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Run `ctx demo --keep` to keep the daemon running and try `ctx query` yourself.\n\
+             To index your own documents: `ctx config init`, edit connectors.d/documents.toml, \
+             start `ctxd`, then `ctx query \"...\"`."
+        );
+    }
+    stdout(&out).context("cannot write to stdout")?;
+    Ok(args.keep)
+}
+
+async fn grab(
+    client: &mut Client,
+    query: &str,
+    budget: u32,
+) -> anyhow::Result<(pb::GrabResponse, Duration)> {
+    let t = Instant::now();
+    let response = client
+        .api()
+        .grab_everything_related(pb::GrabRequest {
+            query: query.to_string(),
+            token_budget: budget,
+            filters: None,
+        })
+        .await
+        .map_err(call_error)?
+        .into_inner();
+    Ok((response, t.elapsed()))
+}
+
+/// The environment the demo's config is loaded with: the real one, minus the overrides that
+/// would point the demo at the user's own data or socket.
+fn demo_env(name: &str) -> Option<String> {
+    match name {
+        ctx_config::ENV_CONFIG | ctx_config::ENV_DATA_DIR | ctx_config::ENV_SOCKET => None,
+        _ => ctx_config::process_env(name),
+    }
+}
+
+/// Writes `config.toml` and `connectors.d/documents.toml` into `root`; returns the main file.
+fn write_config(root: &Path, corpus_dir: &Path) -> anyhow::Result<PathBuf> {
+    let data_dir = root.join("data");
+    let mut socket = root.join("ctxd.sock");
+    // Unix socket paths are limited to ~108 bytes; a deep --dir would not fit.
+    if socket.as_os_str().len() > 100 {
+        socket = std::env::temp_dir().join(format!("ctx-demo-{}.sock", std::process::id()));
+    }
+    let main = format!(
+        "# Written by `ctx demo`.\n[daemon]\ndata_dir = {}\nsocket = {}\nlog = \"warn\"\n",
+        toml_string(&data_dir.display().to_string()),
+        toml_string(&socket.display().to_string()),
+    );
+    let connector = format!(
+        "# Written by `ctx demo`: the generated sample corpus.\ntype = \"files\"\nenabled = true\npaths = [{}]\n",
+        toml_string(&corpus_dir.display().to_string()),
+    );
+    let config_path = root.join("config.toml");
+    let connectors = root.join(ctx_config::CONNECTORS_DIR);
+    std::fs::create_dir_all(&connectors)
+        .with_context(|| format!("cannot create {}", connectors.display()))?;
+    std::fs::write(&config_path, main)
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    let connector_path = connectors.join(format!("{SOURCE}.toml"));
+    std::fs::write(&connector_path, connector)
+        .with_context(|| format!("cannot write {}", connector_path.display()))?;
+    Ok(config_path)
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Quotes for a POSIX shell when needed.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(toml_string(r#"/a "b"\c"#), r#""/a \"b\"\\c""#);
+        assert_eq!(toml_string("a\tb"), r#""a\u0009b""#);
+        assert_eq!(shell_quote("/tmp/x.sock"), "/tmp/x.sock");
+        assert_eq!(shell_quote("/tmp/a b"), "'/tmp/a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn config_written_by_the_demo_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = dir.path().join("my \"corpus\"");
+        let path = write_config(dir.path(), &corpus).unwrap();
+        let config = ctx_config::load(&ctx_config::ConfigSource::explicit(&path), &demo_env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.daemon.data_dir, dir.path().join("data"));
+        assert_eq!(config.connectors.len(), 1);
+        assert_eq!(config.connectors[0].name, SOURCE);
+        assert!(config.connectors[0].enabled);
+        #[allow(irrefutable_let_patterns)]
+        let ctx_config::ConnectorSettings::Files(files) = &config.connectors[0].settings else {
+            panic!("not a files connector");
+        };
+        assert_eq!(files.paths, vec![corpus]);
+    }
+}

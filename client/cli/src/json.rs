@@ -1,0 +1,339 @@
+//! The `--json` output of every command, as explicit serde structs: this file *is* the schema.
+//!
+//! Conventions: field names are snake_case; timestamps are RFC 3339 strings in UTC, or `null`
+//! when unknown (the API's `0`); durations are milliseconds as floats (`took_ms`); empty optional
+//! strings of the API become `null` where "none" is meaningful (errors, thread keys, link
+//! targets). Each command prints exactly one JSON object followed by a newline.
+
+use ctx_client::pb;
+use serde::{Deserialize, Serialize};
+
+use crate::dates::rfc3339;
+
+/// `ctx query --json`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct QueryOutput {
+    /// Packed items, in pack order.
+    pub items: Vec<QueryItem>,
+    /// Tokens of the packed context; never above `token_budget`.
+    pub tokens_used: u32,
+    pub token_budget: u32,
+    /// Items considered before packing.
+    pub candidates: u32,
+    /// Server-side time, in milliseconds.
+    pub took_ms: f64,
+    /// Related items that did not fit.
+    pub cut: Vec<CutItem>,
+    /// Last successful sync of every source.
+    pub freshness: Vec<Freshness>,
+    /// Tokenizer of all token counts (`cl100k_base`).
+    pub tokenizer: String,
+    /// The items rendered for a prompt.
+    pub markdown: String,
+}
+
+/// One packed item of `ctx query --json`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct QueryItem {
+    pub id: String,
+    pub kind: String,
+    pub source: String,
+    pub title: String,
+    pub locator: String,
+    /// The item's own time, RFC 3339, or null when unknown.
+    pub timestamp: Option<String>,
+    /// Tokens of this item in the window, header included.
+    pub tokens: u32,
+    /// Tokens of the whole item (fetch it with `ctx get ID`).
+    pub full_tokens: u32,
+    pub score: f32,
+    /// Why it was included, for people.
+    pub why: String,
+    pub text: String,
+    /// True when `text` holds only some passages of a longer item.
+    pub truncated: bool,
+    pub people: Vec<Person>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Person {
+    pub name: String,
+    pub email: String,
+    pub role: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CutItem {
+    pub id: String,
+    pub tokens: u32,
+    pub score: f32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Freshness {
+    pub source: String,
+    /// RFC 3339, or null when the source never synced.
+    pub last_success: Option<String>,
+}
+
+/// `ctx search --json`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SearchOutput {
+    pub hits: Vec<SearchHit>,
+    /// Total number of matching items (not only this page).
+    pub total: u64,
+    pub took_ms: f64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub id: String,
+    pub kind: String,
+    pub source: String,
+    pub title: String,
+    pub locator: String,
+    pub timestamp: Option<String>,
+    pub score: f32,
+    pub snippet: String,
+    pub tokens: u32,
+}
+
+/// `ctx get ID --json`: the whole item.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ItemOutput {
+    pub id: String,
+    pub kind: String,
+    pub source: String,
+    /// The connector's own id of the item (e.g. a path, a Message-ID).
+    pub external_id: String,
+    pub title: String,
+    pub locator: String,
+    pub timestamp: Option<String>,
+    pub people: Vec<Person>,
+    pub organizations: Vec<String>,
+    pub body: String,
+    pub tokens: u32,
+    pub fields: Vec<Field>,
+    pub links: Vec<Link>,
+    pub thread_key: Option<String>,
+    pub content_hash: String,
+    /// When the store last changed the item.
+    pub updated: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Link {
+    pub relation: String,
+    /// Id of the linked item; null when the target was never stored.
+    pub target_id: Option<String>,
+    pub target_external_id: String,
+}
+
+/// `ctx status --json`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatusOutput {
+    pub connectors: Vec<ConnectorOutput>,
+    pub total_items: u64,
+    pub data_dir: String,
+    /// Daemon version.
+    pub version: String,
+    /// When the daemon started.
+    pub started: Option<String>,
+    /// Index entries not yet applied from the store's change log (0 = search is up to date).
+    pub index_lag: u64,
+    pub tokenizer: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConnectorOutput {
+    pub name: String,
+    /// Connector type: files, imap, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// starting, syncing, idle, backoff, auth_error, error, stopped, not_configured.
+    pub state: String,
+    pub item_count: u64,
+    pub last_success: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub backlog: u64,
+    pub progress_done: u64,
+    pub progress_total: u64,
+    /// Completed sync passes since the daemon started.
+    pub passes: u64,
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn person(p: pb::Person) -> Person {
+    Person {
+        name: p.name,
+        email: p.email,
+        role: p.role,
+    }
+}
+
+pub fn took_ms(took_us: u64) -> f64 {
+    took_us as f64 / 1000.0
+}
+
+impl From<pb::GrabResponse> for QueryOutput {
+    fn from(r: pb::GrabResponse) -> Self {
+        QueryOutput {
+            items: r
+                .items
+                .into_iter()
+                .map(|i| QueryItem {
+                    id: i.id,
+                    kind: i.kind,
+                    source: i.source,
+                    title: i.title,
+                    locator: i.locator,
+                    timestamp: rfc3339(i.timestamp_ms),
+                    tokens: i.tokens,
+                    full_tokens: i.full_tokens,
+                    score: i.score,
+                    why: i.why,
+                    text: i.text,
+                    truncated: i.truncated,
+                    people: i.people.into_iter().map(person).collect(),
+                })
+                .collect(),
+            tokens_used: r.tokens_used,
+            token_budget: r.token_budget,
+            candidates: r.candidates,
+            took_ms: took_ms(r.took_us),
+            cut: r
+                .cut
+                .into_iter()
+                .map(|c| CutItem {
+                    id: c.id,
+                    tokens: c.tokens,
+                    score: c.score,
+                })
+                .collect(),
+            freshness: r
+                .freshness
+                .into_iter()
+                .map(|f| Freshness {
+                    source: f.source,
+                    last_success: rfc3339(f.last_success_ms),
+                })
+                .collect(),
+            tokenizer: r.tokenizer,
+            markdown: r.markdown,
+        }
+    }
+}
+
+impl From<pb::SearchResponse> for SearchOutput {
+    fn from(r: pb::SearchResponse) -> Self {
+        SearchOutput {
+            hits: r
+                .hits
+                .into_iter()
+                .map(|h| SearchHit {
+                    id: h.id,
+                    kind: h.kind,
+                    source: h.source,
+                    title: h.title,
+                    locator: h.locator,
+                    timestamp: rfc3339(h.timestamp_ms),
+                    score: h.score,
+                    snippet: h.snippet,
+                    tokens: h.tokens,
+                })
+                .collect(),
+            total: r.total,
+            took_ms: took_ms(r.took_us),
+        }
+    }
+}
+
+impl From<pb::Item> for ItemOutput {
+    fn from(i: pb::Item) -> Self {
+        ItemOutput {
+            id: i.id,
+            kind: i.kind,
+            source: i.source,
+            external_id: i.external_id,
+            title: i.title,
+            locator: i.locator,
+            timestamp: rfc3339(i.timestamp_ms),
+            people: i.people.into_iter().map(person).collect(),
+            organizations: i.organizations,
+            body: i.body,
+            tokens: i.tokens,
+            fields: i
+                .fields
+                .into_iter()
+                .map(|f| Field {
+                    name: f.name,
+                    value: f.value,
+                })
+                .collect(),
+            links: i
+                .links
+                .into_iter()
+                .map(|l| Link {
+                    relation: l.relation,
+                    target_id: non_empty(l.target_id),
+                    target_external_id: l.target_external_id,
+                })
+                .collect(),
+            thread_key: non_empty(i.thread_key),
+            content_hash: i.content_hash,
+            updated: rfc3339(i.updated_ms),
+        }
+    }
+}
+
+impl From<pb::ConnectorStatus> for ConnectorOutput {
+    fn from(c: pb::ConnectorStatus) -> Self {
+        ConnectorOutput {
+            name: c.name,
+            kind: c.r#type,
+            state: c.state,
+            item_count: c.item_count,
+            last_success: rfc3339(c.last_success_ms),
+            last_error: non_empty(c.last_error),
+            last_error_at: rfc3339(c.last_error_ms),
+            backlog: c.backlog,
+            progress_done: c.progress_done,
+            progress_total: c.progress_total,
+            passes: c.passes,
+        }
+    }
+}
+
+impl From<pb::StatusResponse> for StatusOutput {
+    fn from(s: pb::StatusResponse) -> Self {
+        StatusOutput {
+            connectors: s.connectors.into_iter().map(Into::into).collect(),
+            total_items: s.total_items,
+            data_dir: s.data_dir,
+            version: s.version,
+            started: rfc3339(s.started_ms),
+            index_lag: s.index_lag,
+            tokenizer: s.tokenizer,
+        }
+    }
+}
+
+/// Prints one JSON object and a newline to stdout.
+pub fn print<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
