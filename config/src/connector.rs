@@ -14,14 +14,15 @@ use serde::de::IgnoredAny;
 use toml::Spanned;
 
 use crate::error::{ConfigError, Doc, backticked, suggest};
+use crate::secret::{Secret, secret_pair};
 use crate::value::{DurationText, SizeValue, ValueError, expand_path, parse_duration};
 
 /// Connector types this build can run.
-pub const SUPPORTED_CONNECTOR_TYPES: &[&str] = &["files", "maildir", "mbox"];
+pub const SUPPORTED_CONNECTOR_TYPES: &[&str] = &["files", "maildir", "mbox", "imap", "ics"];
 
 /// Connector types that are planned; naming one gives a "not supported yet"
 /// error rather than "unknown type", so users know it is not a typo.
-pub const RESERVED_CONNECTOR_TYPES: &[&str] = &["imap", "ics", "caldav", "carddav", "crm"];
+pub const RESERVED_CONNECTOR_TYPES: &[&str] = &["caldav", "carddav", "crm"];
 
 /// One configured source, from one file in `connectors.d`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,81 @@ pub enum ConnectorSettings {
     Maildir(MaildirSettings),
     /// `type = "mbox"`: one mbox file.
     Mbox(MboxSettings),
+    /// `type = "imap"`: a remote mailbox over IMAP.
+    Imap(ImapSettings),
+    /// `type = "ics"`: local `.ics`/`.vcf` files and folders, and calendar subscription URLs.
+    Ics(IcsSettings),
+}
+
+/// Settings of an `ics` connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IcsSettings {
+    /// Files or folders of `.ics` (and `.vcf`) files, expanded like `files` paths.
+    pub paths: Vec<PathBuf>,
+    /// Subscription URLs (`https://`, `http://`, `webcal://`).
+    pub urls: Vec<String>,
+    pub watch: bool,
+    pub debounce: Duration,
+    /// Files and downloads larger than this are skipped.
+    pub max_file_size: u64,
+    /// Occurrences of recurring events are listed this far back...
+    pub window_past: Duration,
+    /// ...and this far ahead of today.
+    pub window_ahead: Duration,
+}
+
+/// Defaults of `ics` connectors.
+pub mod ics_defaults {
+    use std::time::Duration;
+    /// Subscriptions are re-fetched (conditionally) this often; files are watched.
+    pub const POLL_INTERVAL: Duration = Duration::from_secs(30 * 60);
+    pub const MAX_FILE_SIZE: u64 = 50 * 1024 * 1024;
+    pub const WINDOW: Duration = Duration::from_secs(365 * 24 * 3600);
+}
+
+/// How an `imap` connector protects its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImapSecurity {
+    /// Implicit TLS (default port 993).
+    Tls,
+    /// STARTTLS before login (default port 143).
+    StartTls,
+    /// Unencrypted; only accepted for a loopback host (a local bridge).
+    Plain,
+}
+
+/// How an `imap` connector logs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImapLogin {
+    /// `LOGIN` with the password from `password_command` / `password_env`.
+    Password(Secret),
+    /// `AUTHENTICATE XOAUTH2` with the access token from `token_command` / `token_env`.
+    XOAuth2(Secret),
+}
+
+/// Settings of an `imap` connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: ImapSecurity,
+    pub user: String,
+    /// How to log in; holds the secret's recipe, never its value.
+    pub login: ImapLogin,
+    /// Folder names to index (empty: all).
+    pub include_folders: Vec<String>,
+    /// Folder names to skip; default Trash, Spam, Junk.
+    pub exclude_folders: Vec<String>,
+    /// Messages fetched per batch.
+    pub batch_size: usize,
+    /// Messages larger than this are skipped (not downloaded).
+    pub max_message_size: u64,
+}
+
+/// Defaults of `imap` connectors.
+pub mod imap_defaults {
+    pub const BATCH_SIZE: usize = 64;
+    pub const MAX_BATCH_SIZE: usize = 10_000;
 }
 
 /// Settings of a `maildir` connector.
@@ -90,6 +166,8 @@ impl ConnectorSettings {
             Self::Files(_) => "files",
             Self::Maildir(_) => "maildir",
             Self::Mbox(_) => "mbox",
+            Self::Imap(_) => "imap",
+            Self::Ics(_) => "ics",
         }
     }
 }
@@ -192,6 +270,28 @@ struct RawMbox {
     max_message_size: Option<Spanned<SizeValue>>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImap {
+    #[serde(rename = "type")]
+    _type: IgnoredAny,
+    enabled: Option<bool>,
+    poll_interval: Option<Spanned<DurationText>>,
+    host: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    security: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
+    auth: Option<Spanned<String>>,
+    password_command: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
+    token_command: Option<Spanned<String>>,
+    token_env: Option<Spanned<String>>,
+    include_folders: Option<Vec<String>>,
+    exclude_folders: Option<Vec<String>>,
+    batch_size: Option<Spanned<i64>>,
+    max_message_size: Option<Spanned<SizeValue>>,
+}
+
 /// Reads and validates one connector file.
 pub fn load_connector(
     path: &Path,
@@ -241,6 +341,8 @@ pub(crate) fn parse(
         "files" => parse_files(&doc, kind.span(), env),
         "maildir" => parse_maildir(&doc, kind.span(), env),
         "mbox" => parse_mbox(&doc, kind.span(), env),
+        "imap" => parse_imap(&doc, kind.span()),
+        "ics" => parse_ics(&doc, kind.span(), env),
         other if RESERVED_CONNECTOR_TYPES.contains(&other) => Err(vec![doc.at(
             kind.span(),
             format!("connector type `{other}` is not supported yet by this build"),
@@ -532,6 +634,345 @@ fn parse_mbox(
             watch: raw.watch.unwrap_or(true),
             debounce,
             max_message_size,
+        }),
+    ))
+}
+
+/// Whether `host` names this machine: `localhost`, or a loopback IP address.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn required_text(
+    doc: &Doc<'_>,
+    type_span: std::ops::Range<usize>,
+    key: &str,
+    example: &str,
+    raw: Option<Spanned<String>>,
+    errors: &mut Vec<ConfigError>,
+) -> String {
+    match raw {
+        None => {
+            errors.push(doc.at(
+                type_span,
+                format!("missing key `{key}` for an `imap` connector"),
+                Some(format!("add e.g. `{key} = \"{example}\"`")),
+            ));
+            String::new()
+        }
+        Some(value) if value.get_ref().trim().is_empty() => {
+            errors.push(doc.at(
+                value.span(),
+                format!("`{key}` is empty"),
+                Some(format!("e.g. `{key} = \"{example}\"`")),
+            ));
+            String::new()
+        }
+        Some(value) => value.into_inner().trim().to_owned(),
+    }
+}
+
+fn parse_imap(doc: &Doc<'_>, type_span: std::ops::Range<usize>) -> Parsed {
+    let raw: RawImap = toml::from_str(doc.text).map_err(|e| vec![doc.toml_error(&e)])?;
+    let mut errors = Vec::new();
+    let poll_interval = duration(
+        doc,
+        "poll_interval",
+        raw.poll_interval,
+        mail_defaults::POLL_INTERVAL,
+        false,
+        &mut errors,
+    );
+    let host = required_text(
+        doc,
+        type_span.clone(),
+        "host",
+        "imap.example.com",
+        raw.host,
+        &mut errors,
+    );
+    let user = required_text(
+        doc,
+        type_span.clone(),
+        "user",
+        "me@example.com",
+        raw.user,
+        &mut errors,
+    );
+    let security = match &raw.security {
+        None => ImapSecurity::Tls,
+        Some(value) => match value.get_ref().to_ascii_lowercase().as_str() {
+            "tls" => ImapSecurity::Tls,
+            "starttls" => ImapSecurity::StartTls,
+            "plain" => ImapSecurity::Plain,
+            other => {
+                errors.push(doc.at(
+                    value.span(),
+                    format!("unknown `security` value `{other}`"),
+                    Some("use \"tls\" (port 993), \"starttls\" (port 143) or, for a server on this machine only, \"plain\"".into()),
+                ));
+                ImapSecurity::Tls
+            }
+        },
+    };
+    if security == ImapSecurity::Plain
+        && !host.is_empty()
+        && !is_loopback_host(&host)
+        && let Some(value) = &raw.security
+    {
+        errors.push(doc.at(
+            value.span(),
+            format!("`security = \"plain\"` is only allowed for a loopback host, not `{host}`"),
+            Some(
+                "plain IMAP sends your password and mail unencrypted; use \"tls\" or \"starttls\" \
+                 (plain is meant for a local bridge on 127.0.0.1, e.g. Proton Mail Bridge)"
+                    .into(),
+            ),
+        ));
+    }
+    let port = match &raw.port {
+        None => match security {
+            ImapSecurity::Tls => 993,
+            ImapSecurity::StartTls | ImapSecurity::Plain => 143,
+        },
+        Some(value) => match u16::try_from(*value.get_ref()) {
+            Ok(port) if port > 0 => port,
+            _ => {
+                errors.push(doc.at(
+                    value.span(),
+                    format!(
+                        "`port` must be between 1 and 65535, got {}",
+                        value.get_ref()
+                    ),
+                    Some("leave it out for the default (993 for tls, 143 otherwise)".into()),
+                ));
+                0
+            }
+        },
+    };
+    let xoauth2 = match &raw.auth {
+        None => false,
+        Some(value) => match value.get_ref().to_ascii_lowercase().as_str() {
+            "password" | "login" => false,
+            "xoauth2" => true,
+            other => {
+                errors.push(doc.at(
+                    value.span(),
+                    format!("unknown `auth` value `{other}`"),
+                    Some("use \"password\" (the default) or \"xoauth2\"".into()),
+                ));
+                false
+            }
+        },
+    };
+    let (used, unused) = if xoauth2 {
+        ("token", [&raw.password_command, &raw.password_env])
+    } else {
+        ("password", [&raw.token_command, &raw.token_env])
+    };
+    for stray in unused.into_iter().flatten() {
+        errors.push(doc.at(
+            stray.span(),
+            if xoauth2 {
+                "`password_command` / `password_env` are not used with `auth = \"xoauth2\"`"
+            } else {
+                "`token_command` / `token_env` need `auth = \"xoauth2\"`"
+            },
+            Some(format!(
+                "give the secret with `{used}_command` or `{used}_env`"
+            )),
+        ));
+    }
+    let (command, env_var) = if xoauth2 {
+        (raw.token_command.as_ref(), raw.token_env.as_ref())
+    } else {
+        (raw.password_command.as_ref(), raw.password_env.as_ref())
+    };
+    let secret = secret_pair(doc, used, command, env_var, &mut errors);
+    if secret.is_none() && command.is_none() && env_var.is_none() {
+        errors.push(doc.at(
+            type_span,
+            format!("missing `{used}_command` or `{used}_env` for an `imap` connector"),
+            Some(format!(
+                "add e.g. `{used}_command = \"pass show mail/imap\"` or `{used}_env = \"IMAP_{}\"`",
+                used.to_ascii_uppercase()
+            )),
+        ));
+    }
+    let batch_size = match &raw.batch_size {
+        None => imap_defaults::BATCH_SIZE,
+        Some(value) => match usize::try_from(*value.get_ref()) {
+            Ok(n) if (1..=imap_defaults::MAX_BATCH_SIZE).contains(&n) => n,
+            _ => {
+                errors.push(doc.at(
+                    value.span(),
+                    format!(
+                        "`batch_size` must be between 1 and {}, got {}",
+                        imap_defaults::MAX_BATCH_SIZE,
+                        value.get_ref()
+                    ),
+                    Some(format!("the default is {}", imap_defaults::BATCH_SIZE)),
+                ));
+                imap_defaults::BATCH_SIZE
+            }
+        },
+    };
+    let max_message_size = message_size(doc, raw.max_message_size, &mut errors);
+    if !errors.is_empty() {
+        crate::error::sort_by_position(&mut errors);
+        return Err(errors);
+    }
+    let Some(secret) = secret else {
+        // Unreachable: a missing secret was reported above.
+        return Err(errors);
+    };
+    Ok((
+        raw.enabled.unwrap_or(true),
+        poll_interval,
+        ConnectorSettings::Imap(ImapSettings {
+            host,
+            port,
+            security,
+            user,
+            login: if xoauth2 {
+                ImapLogin::XOAuth2(secret)
+            } else {
+                ImapLogin::Password(secret)
+            },
+            include_folders: raw.include_folders.unwrap_or_default(),
+            exclude_folders: raw.exclude_folders.unwrap_or_else(|| {
+                mail_defaults::EXCLUDE_FOLDERS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            }),
+            batch_size,
+            max_message_size,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIcs {
+    #[serde(rename = "type")]
+    _type: IgnoredAny,
+    enabled: Option<bool>,
+    poll_interval: Option<Spanned<DurationText>>,
+    paths: Option<Vec<Spanned<String>>>,
+    urls: Option<Vec<Spanned<String>>>,
+    watch: Option<bool>,
+    debounce: Option<Spanned<DurationText>>,
+    max_file_size: Option<Spanned<SizeValue>>,
+    window_past: Option<Spanned<DurationText>>,
+    window_ahead: Option<Spanned<DurationText>>,
+}
+
+fn parse_ics(
+    doc: &Doc<'_>,
+    type_span: std::ops::Range<usize>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Parsed {
+    let raw: RawIcs = toml::from_str(doc.text).map_err(|e| vec![doc.toml_error(&e)])?;
+    let mut errors = Vec::new();
+    let poll_interval = duration(
+        doc,
+        "poll_interval",
+        raw.poll_interval,
+        ics_defaults::POLL_INTERVAL,
+        false,
+        &mut errors,
+    );
+    let debounce = duration(
+        doc,
+        "debounce",
+        raw.debounce,
+        files_defaults::DEBOUNCE,
+        true,
+        &mut errors,
+    );
+    let window_past = duration(
+        doc,
+        "window_past",
+        raw.window_past,
+        ics_defaults::WINDOW,
+        true,
+        &mut errors,
+    );
+    let window_ahead = duration(
+        doc,
+        "window_ahead",
+        raw.window_ahead,
+        ics_defaults::WINDOW,
+        true,
+        &mut errors,
+    );
+    let mut paths = Vec::new();
+    for raw_path in raw.paths.iter().flatten() {
+        match expand_path(raw_path.get_ref(), doc.path.parent(), env) {
+            Ok(p) => paths.push(p),
+            Err(e) => errors.push(doc.at(raw_path.span(), e.message, e.hint)),
+        }
+    }
+    let mut urls = Vec::new();
+    for url in raw.urls.iter().flatten() {
+        let lower = url.get_ref().trim().to_ascii_lowercase();
+        let rest = ["https://", "http://", "webcal://"]
+            .iter()
+            .find_map(|scheme| lower.strip_prefix(scheme));
+        match rest {
+            Some(host) if !host.is_empty() => urls.push(url.get_ref().trim().to_owned()),
+            _ => errors.push(doc.at(
+                url.span(),
+                format!("`{}` is not an http(s) or webcal URL", url.get_ref()),
+                Some("subscription URLs look like \"https://example.com/calendar.ics\"".into()),
+            )),
+        }
+    }
+    if paths.is_empty() && urls.is_empty() && errors.is_empty() {
+        errors.push(doc.at(
+            type_span,
+            "an `ics` connector needs `paths` or `urls`",
+            Some("add e.g. `paths = [\"~/Calendars\"]` or `urls = [\"https://example.com/cal.ics\"]`".into()),
+        ));
+    }
+    let max_file_size = match &raw.max_file_size {
+        None => ics_defaults::MAX_FILE_SIZE,
+        Some(size) => match size.get_ref().to_bytes() {
+            Ok(0) => {
+                errors.push(doc.at(
+                    size.span(),
+                    "`max_file_size` must be greater than zero",
+                    Some("use e.g. \"50 MiB\"".into()),
+                ));
+                0
+            }
+            Ok(n) => n,
+            Err(e) => {
+                errors.push(located(doc, size.span(), "max_file_size", e));
+                0
+            }
+        },
+    };
+    if !errors.is_empty() {
+        crate::error::sort_by_position(&mut errors);
+        return Err(errors);
+    }
+    Ok((
+        raw.enabled.unwrap_or(true),
+        poll_interval,
+        ConnectorSettings::Ics(IcsSettings {
+            paths,
+            urls,
+            watch: raw.watch.unwrap_or(true),
+            debounce,
+            max_file_size,
+            window_past,
+            window_ahead,
         }),
     ))
 }

@@ -142,8 +142,12 @@ fn shipped_examples_load() {
         Some(Secret::Command("pass show ctx/token".into()))
     );
     let names: Vec<&str> = config.connectors.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["archive", "documents", "mail"]);
-    let documents = &config.connectors[1];
+    assert_eq!(names, ["archive", "calendar", "documents", "imap", "mail"]);
+    let documents = config
+        .connectors
+        .iter()
+        .find(|c| c.name == "documents")
+        .unwrap();
     let ConnectorSettings::Files(files) = &documents.settings else {
         panic!("expected a files connector");
     };
@@ -168,21 +172,22 @@ fn lenient_load_keeps_good_connectors_and_collects_all_file_errors() {
     let (config, errors) = bad_connector_errors();
     let names: Vec<_> = config.connectors.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["ok"]);
-    // 14 broken files, one of which (multi.toml) has four problems.
-    assert_eq!(errors.len(), 14 + 3, "{errors:#?}");
+    // 14 broken files, one of which (multi.toml) has four problems and one (imap.toml, an
+    // `imap` connector without user and password) two.
+    assert_eq!(errors.len(), 14 + 3 + 1, "{errors:#?}");
 }
 
 #[test]
 fn strict_load_fails_with_every_connector_error() {
     let path = fixtures().join("bad/connectors/config.toml");
     let errors = load(&ConfigSource::explicit(path), &home_env()).unwrap_err();
-    assert_eq!(errors.0.len(), 17);
+    assert_eq!(errors.0.len(), 18);
     let rendered = errors.to_string();
     assert!(
         rendered.starts_with("error: invalid connector name `Bad_Name`"),
         "{rendered}"
     );
-    assert_eq!(rendered.matches("\nerror: ").count(), 16);
+    assert_eq!(rendered.matches("\nerror: ").count(), 17);
 }
 
 #[test]
@@ -241,15 +246,45 @@ fn empty_paths_is_rejected() {
 
 #[test]
 fn reserved_connector_type_is_not_supported_yet() {
-    let (_, errors) = bad_connector_errors();
-    let e = only_error_for(&errors, "imap.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("connectors.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("cal.toml"), "type = \"caldav\"\n").unwrap();
+    let main = dir.path().join("config.toml");
+    std::fs::write(&main, "").unwrap();
+    let (_, errors) = load_lenient(&ConfigSource::explicit(&main), &home_env()).unwrap();
+    let e = only_error_for(&errors, "cal.toml");
     assert_error(
         e,
         1,
         8,
-        "connector type `imap` is not supported yet by this build",
-        "`files`",
+        "connector type `caldav` is not supported yet by this build",
+        "`imap`",
     );
+}
+
+#[test]
+fn imap_without_user_and_password_names_both() {
+    let (_, errors) = bad_connector_errors();
+    let found: Vec<&ConfigError> = errors
+        .iter()
+        .filter(|e| {
+            e.path
+                .as_deref()
+                .and_then(Path::file_name)
+                .is_some_and(|n| n == "imap.toml")
+        })
+        .collect();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .any(|e| e.message.starts_with("missing key `user`"))
+    );
+    assert!(found.iter().any(|e| {
+        e.message
+            .starts_with("missing `password_command` or `password_env`")
+    }));
 }
 
 #[test]
@@ -725,8 +760,8 @@ fn init_writes_loadable_starter_files_and_never_overwrites() {
     )
     .unwrap();
     let names: Vec<&str> = config.connectors.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["archive", "documents", "mail"]);
-    let documents = &config.connectors[1];
+    assert_eq!(names, ["documents"]);
+    let documents = &config.connectors[0];
     assert!(!documents.enabled, "starter connector must be opt-in");
     let ConnectorSettings::Files(files) = &documents.settings else {
         panic!("expected a files connector");
@@ -790,4 +825,190 @@ fn mail_connectors_parse_with_defaults_and_report_missing_paths() {
     let e = only_error_for(&errors, "broken.toml");
     assert_eq!(e.line, Some(3), "{e}");
     assert_eq!(e.hint.as_deref(), Some("did you mean `watch`?"));
+}
+
+#[test]
+fn ics_connectors_parse_with_defaults_and_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("connectors.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("cal.toml"),
+        "type = \"ics\"\npaths = [\"~/Calendars\", \"work.ics\"]\n\
+         urls = [\"webcal://example.com/h.ics\"]\nwindow_ahead = \"30d\"\n",
+    )
+    .unwrap();
+    std::fs::write(conf.join("empty.toml"), "type = \"ics\"\n").unwrap();
+    std::fs::write(
+        conf.join("badurl.toml"),
+        "type = \"ics\"\nurls = [\"ftp://example.com/x.ics\"]\n",
+    )
+    .unwrap();
+    std::fs::write(conf.join("typo.toml"), "type = \"ics\"\npath = [\"x\"]\n").unwrap();
+    let main = dir.path().join("config.toml");
+    std::fs::write(&main, "").unwrap();
+    let (config, errors) = load_lenient(&ConfigSource::explicit(&main), &home_env()).unwrap();
+    let cal = config.connectors.iter().find(|c| c.name == "cal").unwrap();
+    assert_eq!(cal.poll_interval, ctx_config::ics_defaults::POLL_INTERVAL);
+    let ConnectorSettings::Ics(ics) = &cal.settings else {
+        panic!("expected ics");
+    };
+    assert_eq!(
+        ics.paths,
+        [PathBuf::from("/home/test/Calendars"), conf.join("work.ics")]
+    );
+    assert_eq!(ics.urls, ["webcal://example.com/h.ics"]);
+    assert!(ics.watch);
+    assert_eq!(ics.window_past, ctx_config::ics_defaults::WINDOW);
+    assert_eq!(
+        ics.window_ahead,
+        std::time::Duration::from_secs(30 * 86_400)
+    );
+    assert_eq!(ics.max_file_size, ctx_config::ics_defaults::MAX_FILE_SIZE);
+    let e = only_error_for(&errors, "empty.toml");
+    assert_error(
+        e,
+        1,
+        8,
+        "an `ics` connector needs `paths` or `urls`",
+        "paths = [",
+    );
+    let e = only_error_for(&errors, "badurl.toml");
+    assert_error(
+        e,
+        2,
+        9,
+        "`ftp://example.com/x.ics` is not an http(s) or webcal URL",
+        "https://",
+    );
+    let e = only_error_for(&errors, "typo.toml");
+    assert_eq!(e.line, Some(2), "{e}");
+    assert_eq!(e.hint.as_deref(), Some("did you mean `paths`?"));
+}
+
+fn imap_errors(text: &str) -> Vec<ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("connectors.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("work.toml"), text).unwrap();
+    let main = dir.path().join("config.toml");
+    std::fs::write(&main, "").unwrap();
+    let (_, errors) = load_lenient(&ConfigSource::explicit(&main), &home_env()).unwrap();
+    errors
+}
+
+#[test]
+fn imap_connectors_parse_with_defaults_and_validate_security_and_secrets() {
+    use ctx_config::{ImapLogin, ImapSecurity};
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("connectors.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("work.toml"),
+        "type = \"imap\"\nhost = \"imap.example.com\"\nuser = \"me@example.com\"\n\
+         password_command = \"pass show imap\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("bridge.toml"),
+        "type = \"imap\"\nhost = \"127.0.0.1\"\nport = 1143\nsecurity = \"plain\"\n\
+         user = \"me\"\npassword_env = \"BRIDGE_PW\"\nbatch_size = 10\npoll_interval = \"2m\"\n\
+         include_folders = [\"INBOX\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("gmail.toml"),
+        "type = \"imap\"\nhost = \"imap.gmail.com\"\nsecurity = \"starttls\"\nuser = \"me@gmail.com\"\n\
+         auth = \"xoauth2\"\ntoken_command = \"oauth2token me\"\n",
+    )
+    .unwrap();
+    let main = dir.path().join("config.toml");
+    std::fs::write(&main, "").unwrap();
+    let config = load(&ConfigSource::explicit(&main), &home_env()).unwrap();
+    let get = |name: &str| {
+        let c = config.connectors.iter().find(|c| c.name == name).unwrap();
+        let ConnectorSettings::Imap(imap) = &c.settings else {
+            panic!("expected imap");
+        };
+        (c.poll_interval, imap.clone())
+    };
+    let (poll, work) = get("work");
+    assert_eq!(poll, Duration::from_secs(600));
+    assert_eq!(work.port, 993);
+    assert_eq!(work.security, ImapSecurity::Tls);
+    assert_eq!(
+        work.login,
+        ImapLogin::Password(Secret::Command("pass show imap".into()))
+    );
+    assert_eq!(work.exclude_folders, ["Trash", "Spam", "Junk"]);
+    assert!(work.include_folders.is_empty());
+    assert_eq!(work.batch_size, 64);
+    assert_eq!(work.max_message_size, 50 * 1024 * 1024);
+    let (poll, bridge) = get("bridge");
+    assert_eq!(poll, Duration::from_secs(120));
+    assert_eq!((bridge.port, bridge.security), (1143, ImapSecurity::Plain));
+    assert_eq!(
+        bridge.login,
+        ImapLogin::Password(Secret::Env("BRIDGE_PW".into()))
+    );
+    assert_eq!(bridge.batch_size, 10);
+    assert_eq!(bridge.include_folders, ["INBOX"]);
+    let (_, gmail) = get("gmail");
+    assert_eq!((gmail.port, gmail.security), (143, ImapSecurity::StartTls));
+    assert_eq!(
+        gmail.login,
+        ImapLogin::XOAuth2(Secret::Command("oauth2token me".into()))
+    );
+}
+
+#[test]
+fn imap_plain_is_refused_off_loopback() {
+    let errors = imap_errors(
+        "type = \"imap\"\nhost = \"mail.example.com\"\nsecurity = \"plain\"\nuser = \"me\"\npassword_env = \"PW\"\n",
+    );
+    let e = only_error_for(&errors, "work.toml");
+    assert_error(
+        e,
+        3,
+        12,
+        "`security = \"plain\"` is only allowed for a loopback host",
+        "\"tls\"",
+    );
+    for host in ["localhost", "::1", "127.0.0.1"] {
+        let text = format!(
+            "type = \"imap\"\nhost = \"{host}\"\nsecurity = \"plain\"\nuser = \"me\"\npassword_env = \"PW\"\n"
+        );
+        assert!(imap_errors(&text).is_empty(), "{host}");
+    }
+}
+
+#[test]
+fn imap_secret_keys_are_checked() {
+    let base = "type = \"imap\"\nhost = \"h\"\nuser = \"me\"\n";
+    for (extra, message) in [
+        (
+            "password_env = \"PW\"\npassword_command = \"x\"\n",
+            "both `password_command` and `password_env`",
+        ),
+        (
+            "password_env = \"PW\"\ntoken_env = \"T\"\n",
+            "need `auth = \"xoauth2\"`",
+        ),
+        (
+            "password_env = \"PW\"\nsecurity = \"ssl\"\n",
+            "unknown `security` value `ssl`",
+        ),
+        (
+            "password_env = \"PW\"\nport = 70000\n",
+            "`port` must be between 1 and 65535",
+        ),
+        (
+            "auth = \"xoauth2\"\npassword_env = \"PW\"\n",
+            "`password_command` / `password_env` are not used",
+        ),
+    ] {
+        let errors = imap_errors(&format!("{base}{extra}"));
+        let found = errors.iter().any(|e| e.message.contains(message));
+        assert!(found, "{extra}: {errors:#?}");
+    }
 }

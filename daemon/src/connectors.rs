@@ -1,6 +1,8 @@
 //! Builds connectors from their validated configuration: the one place that knows every
 //! connector crate.
 
+use std::sync::Arc;
+
 use ctx_config::{ConnectorConfig, ConnectorSettings};
 use ctx_connector_api::Connector;
 
@@ -29,6 +31,45 @@ pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Connector>, String> {
             options.limits.max_message_bytes = maildir.max_message_size;
             let connector =
                 ctx_connector_mail::MaildirConnector::new(options).map_err(|e| e.to_string())?;
+            Ok(Box::new(connector))
+        }
+        ConnectorSettings::Imap(imap) => {
+            use ctx_connector_mail::{ImapAuth, SecretSource, Security};
+            let (auth, secret) = match &imap.login {
+                ctx_config::ImapLogin::Password(secret) => (ImapAuth::Password, secret.clone()),
+                ctx_config::ImapLogin::XOAuth2(secret) => (ImapAuth::XOAuth2, secret.clone()),
+            };
+            // Resolved on every (re)connect; the value never leaves the connector.
+            let source: SecretSource =
+                Arc::new(move || secret.resolve().map_err(|e| e.to_string()));
+            let mut options =
+                ctx_connector_mail::ImapOptions::new(imap.host.clone(), imap.user.clone(), source);
+            options.port = imap.port;
+            options.security = match imap.security {
+                ctx_config::ImapSecurity::Tls => Security::Tls,
+                ctx_config::ImapSecurity::StartTls => Security::StartTls,
+                ctx_config::ImapSecurity::Plain => Security::Plain,
+            };
+            options.auth = auth;
+            options.include_folders = imap.include_folders.clone();
+            options.exclude_folders = imap.exclude_folders.clone();
+            options.poll_interval = config.poll_interval;
+            options.batch_size = imap.batch_size;
+            options.limits.max_message_bytes = imap.max_message_size;
+            Ok(Box::new(ctx_connector_mail::ImapConnector::new(options)))
+        }
+        ConnectorSettings::Ics(ics) => {
+            let mut options = ctx_connector_calendar::IcsOptions::new(ics.paths.clone());
+            options.urls = ics.urls.clone();
+            options.watch = ics.watch;
+            options.debounce = ics.debounce;
+            options.poll_interval = config.poll_interval;
+            options.max_file_size = ics.max_file_size;
+            options.render = options
+                .render
+                .with_window(ics.window_past, ics.window_ahead);
+            let connector =
+                ctx_connector_calendar::IcsConnector::new(options).map_err(|e| e.to_string())?;
             Ok(Box::new(connector))
         }
         ConnectorSettings::Mbox(mbox) => {

@@ -408,4 +408,3 @@ mod tests {
         assert_eq!(ItemKind::parse("bogus"), None);
     }
 }
-

@@ -1,5 +1,5 @@
 //! Mail for ctx: the message model every mail connector shares, and the local mailbox
-//! connectors (Maildir and mbox). IMAP, which comes later, reuses [`message`].
+//! connectors (Maildir and mbox), and the IMAP connector.
 //!
 //! * [`message`]: raw RFC 5322 bytes → [`ParsedMessage`] (MIME, RFC 2047, charsets, HTML → text,
 //!   attachments extracted with `ctx-extract`) → one [`ItemKind::Email`](ctx_connector_api::ItemKind)
@@ -7,6 +7,8 @@
 //! * [`quote`]: quoted replies and signatures, so packing can drop what a thread already says.
 //! * [`maildir`]: a Maildir or Maildir++ tree, reconciled with the store and watched.
 //! * [`mbox`]: a single mbox file, re-read when it changes.
+//! * [`imap`]: a remote mailbox over IMAP (TLS, STARTTLS or loopback plain), newest first,
+//!   CONDSTORE/QRESYNC when offered, IDLE on INBOX.
 //!
 //! Like the files connector, these never write to the mailboxes they index and do all file IO and
 //! parsing on [`tokio::task::spawn_blocking`] threads.
@@ -15,12 +17,14 @@ use std::path::PathBuf;
 
 use ctx_connector_api::ConnectorError;
 
+pub mod imap;
 pub mod maildir;
 pub mod mbox;
 pub mod message;
 pub mod quote;
 mod watch;
 
+pub use imap::{ImapAuth, ImapConnector, ImapOptions, SecretSource, Security};
 pub use maildir::{MaildirConnector, MaildirOptions};
 pub use mbox::{MboxConnector, MboxOptions};
 pub use message::{
