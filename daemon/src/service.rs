@@ -148,8 +148,8 @@ impl ContextService for ContextApi {
                 token_budget: budget,
                 filters,
             })?;
-            let stats = engine.reader.source_stats()?;
-            Ok((result, stats))
+            let freshness = engine.reader.freshness()?;
+            Ok((result, freshness))
         })
         .await?;
         let items = result
@@ -189,9 +189,9 @@ impl ContextService for ContextApi {
                 .collect(),
             freshness: stats
                 .into_iter()
-                .map(|s| pb::SourceFreshness {
-                    source: s.name,
-                    last_success_ms: s.last_success_ms.unwrap_or(0),
+                .map(|(source, last_success_ms)| pb::SourceFreshness {
+                    source,
+                    last_success_ms: last_success_ms.unwrap_or(0),
                 })
                 .collect(),
             tokenizer: ctx_store::TOKENIZER_NAME.to_string(),

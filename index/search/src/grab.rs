@@ -14,6 +14,8 @@ use crate::{Result, query_terms};
 const RRF_K: f32 = 60.0;
 /// Items whose header alone would leave less than this for text are cut, not trimmed.
 const MIN_TRIMMED_TEXT_TOKENS: u32 = 48;
+/// At most this many items are considered for trimming per request.
+const MAX_TRIM_ATTEMPTS: usize = 8;
 /// At most this many cut items are listed in a response.
 const MAX_CUT_LISTED: usize = 1000;
 
@@ -147,49 +149,84 @@ impl Retriever<'_> {
         });
         let candidates = order.len() as u32;
 
-        // 4. Pack greedily in rank order; trim what does not fit whole.
+        // 4. Pack greedily in rank order; trim what does not fit whole. Decisions need only
+        //    the stored counts, fetched for all candidates in a few batched queries.
+        let sizes = self.store.sizes(&order)?;
         let separator_tokens = self.counter.count(PASSAGE_SEPARATOR);
         let mut remaining = budget;
-        let mut items = Vec::new();
+        let mut decisions: Vec<(i64, Option<(String, u32)>)> = Vec::new();
+        // Each trim reads an item's chunks; bound the reads a nearly full window can cause.
+        let mut trims_left = MAX_TRIM_ATTEMPTS;
         let mut cut = Vec::new();
-        let mut markdown = String::new();
-        for chunk_of_order in order.chunks(256) {
-            let metas = self.store.pack_metas(chunk_of_order)?;
-            for meta in metas {
-                if !params
-                    .filters
-                    .accepts(&meta.source, meta.kind, meta.timestamp_ms)
-                {
-                    continue;
+        for &rowid in &order {
+            let Some(size) = sizes.get(&rowid) else {
+                continue;
+            };
+            if !params
+                .filters
+                .accepts(&size.source, size.kind, size.timestamp_ms)
+            {
+                continue;
+            }
+            let score = fused.get(&rowid).copied().unwrap_or(0.0);
+            let whole = size.header_tokens.saturating_add(size.tokens);
+            if whole <= remaining {
+                remaining -= whole;
+                decisions.push((rowid, None));
+            } else if remaining >= size.header_tokens + MIN_TRIMMED_TEXT_TOKENS
+                && trims_left > 0
+                && {
+                    trims_left -= 1;
+                    true
                 }
-                let score = fused.get(&meta.rowid).copied().unwrap_or(0.0);
-                let whole = meta.header_tokens.saturating_add(meta.tokens);
-                if whole <= remaining {
-                    let text = self.store.body(meta.rowid)?.unwrap_or_default();
-                    remaining -= whole;
-                    let reason = reasons.remove(&meta.rowid).unwrap_or_default();
-                    items.push(self.packed(meta, text, whole, score, false, &terms, reason));
-                } else if remaining >= meta.header_tokens + MIN_TRIMMED_TEXT_TOKENS
-                    && let Some((text, tokens)) = self.trim(
-                        &meta,
-                        remaining - meta.header_tokens,
-                        separator_tokens,
-                        &terms,
-                    )?
-                {
-                    let used = meta.header_tokens + tokens;
-                    remaining -= used;
-                    let reason = reasons.remove(&meta.rowid).unwrap_or_default();
-                    items.push(self.packed(meta, text, used, score, true, &terms, reason));
-                } else if cut.len() < MAX_CUT_LISTED {
-                    cut.push(CutItem {
-                        id: meta.id.clone(),
-                        tokens: whole,
-                        score,
-                    });
-                }
+                && let Some((text, tokens)) = self.trim(
+                    rowid,
+                    remaining - size.header_tokens,
+                    separator_tokens,
+                    &terms,
+                )?
+            {
+                remaining -= size.header_tokens + tokens;
+                decisions.push((rowid, Some((text, tokens))));
+            } else if cut.len() < MAX_CUT_LISTED {
+                cut.push(CutItem {
+                    id: size.id.clone(),
+                    tokens: whole,
+                    score,
+                });
             }
         }
+        let packed_rowids: Vec<i64> = decisions.iter().map(|(r, _)| *r).collect();
+        let whole_rowids: Vec<i64> = decisions
+            .iter()
+            .filter(|(_, t)| t.is_none())
+            .map(|(r, _)| *r)
+            .collect();
+        let mut bodies = self.store.bodies(&whole_rowids)?;
+        let metas: HashMap<i64, PackMeta> = self
+            .store
+            .pack_metas(&packed_rowids)?
+            .into_iter()
+            .map(|m| (m.rowid, m))
+            .collect();
+        let mut metas = metas;
+        let mut items = Vec::with_capacity(decisions.len());
+        for (rowid, trimmed) in decisions {
+            let Some(meta) = metas.remove(&rowid) else {
+                continue;
+            };
+            let score = fused.get(&rowid).copied().unwrap_or(0.0);
+            let reason = reasons.remove(&rowid).unwrap_or_default();
+            let (text, used, truncated) = match trimmed {
+                None => {
+                    let whole = meta.header_tokens.saturating_add(meta.tokens);
+                    (bodies.remove(&rowid).unwrap_or_default(), whole, false)
+                }
+                Some((text, tokens)) => (text, meta.header_tokens + tokens, true),
+            };
+            items.push(self.packed(meta, text, used, score, truncated, &terms, reason));
+        }
+        let mut markdown = String::new();
         for item in &items {
             markdown.push_str(&item.rendered);
         }
@@ -208,12 +245,12 @@ impl Retriever<'_> {
     /// Returns `None` when not even the head chunk fits.
     fn trim(
         &self,
-        meta: &PackMeta,
+        rowid: i64,
         room: u32,
         separator_tokens: u32,
         terms: &[String],
     ) -> Result<Option<(String, u32)>> {
-        let chunks = self.store.chunks(meta.rowid)?;
+        let chunks = self.store.chunks(rowid)?;
         let chunk_tokens: Vec<u32> = chunks.iter().map(|c| c.tokens).collect();
         let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
         // Rank chunks: the head first, then by number of query-term occurrences.

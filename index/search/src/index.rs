@@ -1,5 +1,6 @@
 //! The tantivy projection: one document per live item, keyed by the item's store rowid.
 
+use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -351,11 +352,18 @@ impl SearchIndex {
             &(TopDocs::with_limit(limit).and_offset(offset), Count),
         )?;
         let mut hits = Vec::with_capacity(top.len());
+        // Opening a fast-field column decodes its block index: once per segment, not per hit.
+        let mut columns: HashMap<u32, tantivy::columnar::Column<i64>> = HashMap::new();
         for (score, address) in top {
-            let column = searcher
-                .segment_reader(address.segment_ord)
-                .fast_fields()
-                .i64("rowid")?;
+            let column = match columns.entry(address.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    searcher
+                        .segment_reader(address.segment_ord)
+                        .fast_fields()
+                        .i64("rowid")?,
+                ),
+            };
             if let Some(rowid) = column.first(address.doc_id) {
                 hits.push(Hit { rowid, score });
             }

@@ -28,7 +28,7 @@ pub use render::{BLOCK_END, HeaderFields, PASSAGE_SEPARATOR, format_timestamp, i
 pub use tokens::{CHUNK_TARGET_TOKENS, ChunkSpan, TOKENIZER_NAME, TokenCounter, split_ranges};
 
 /// Version of the on-disk schema; bumped on incompatible changes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Mail domains that identify a mail provider, not an organisation.
 pub const DEFAULT_FREE_MAIL_DOMAINS: &[&str] = &[
@@ -80,6 +80,10 @@ pub enum StoreError {
         expected: Option<String>,
         stored: Option<String>,
     },
+    #[error(
+        "store schema version {found} is from a pre-release build; delete {path} (ctx rebuilds it from your sources)"
+    )]
+    SchemaTooOld { found: i64, path: PathBuf },
     #[error("store schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
     #[error("corrupt stored value in {what}: {detail}")]
@@ -242,6 +246,32 @@ pub struct PackMeta {
     pub header_tokens: u32,
 }
 
+/// How big an item is in a window, and what filters look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemSize {
+    pub id: String,
+    pub source: String,
+    pub kind: ItemKind,
+    pub timestamp_ms: Option<i64>,
+    pub tokens: u32,
+    pub header_tokens: u32,
+}
+
+/// Rows fetched per `IN (...)` query: well under SQLite's variable limit, and few distinct
+/// statement shapes for the statement cache.
+const IN_BATCH: usize = 256;
+
+fn placeholders(n: usize) -> String {
+    let mut s = String::with_capacity(n * 2);
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('?');
+    }
+    s
+}
+
 /// One stored chunk of an item: its text and exact token count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkText {
@@ -361,6 +391,12 @@ impl Store {
                 return Err(StoreError::SchemaTooNew {
                     found: v,
                     supported: SCHEMA_VERSION,
+                });
+            }
+            Some(Ok(v)) if v < SCHEMA_VERSION => {
+                return Err(StoreError::SchemaTooOld {
+                    found: v,
+                    path: path.to_path_buf(),
                 });
             }
             Some(Ok(_)) => {}
@@ -600,7 +636,6 @@ fn upsert(
         item.title,
         item.locator,
         item.timestamp_ms,
-        item.body,
         json(&item.people),
         json(&item.organizations),
         json(&item.fields),
@@ -615,10 +650,10 @@ fn upsert(
         Some((rowid, ..)) => {
             tx.execute(
                 "UPDATE items SET id = ?1, source = ?2, external_id = ?3, kind = ?4, title = ?5,
-                    locator = ?6, timestamp_ms = ?7, body = ?8, people = ?9, organizations = ?10,
-                    fields = ?11, thread_key = ?12, version = ?13, content_hash = ?14, tokens = ?15,
-                    header_tokens = ?16, updated_ms = ?17, deleted = 0
-                 WHERE rowid = ?18",
+                    locator = ?6, timestamp_ms = ?7, people = ?8, organizations = ?9,
+                    fields = ?10, thread_key = ?11, version = ?12, content_hash = ?13, tokens = ?14,
+                    header_tokens = ?15, updated_ms = ?16, deleted = 0
+                 WHERE rowid = ?17",
                 rusqlite::params_from_iter(
                     values
                         .iter()
@@ -632,16 +667,18 @@ fn upsert(
         }
         None => {
             tx.execute(
-                "INSERT INTO items (id, source, external_id, kind, title, locator, timestamp_ms, body,
+                "INSERT INTO items (id, source, external_id, kind, title, locator, timestamp_ms,
                     people, organizations, fields, thread_key, version, content_hash, tokens,
                     header_tokens, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 values,
             )?;
             stats.inserted += 1;
             tx.last_insert_rowid()
         }
     };
+    tx.prepare_cached("INSERT OR REPLACE INTO item_bodies (item_rowid, body) VALUES (?1, ?2)")?
+        .execute(params![rowid, item.body])?;
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO chunks (item_rowid, ord, start, end, tokens) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -688,12 +725,13 @@ fn tombstone(tx: &Transaction<'_>, source: &str, external_id: &str, now: i64) ->
         return Ok(false);
     };
     tx.execute(
-        "UPDATE items SET deleted = 1, body = '', tokens = 0, people = '[]', organizations = '[]',
+        "UPDATE items SET deleted = 1, tokens = 0, people = '[]', organizations = '[]',
             fields = '[]', version = NULL, content_hash = '', updated_ms = ?2
          WHERE rowid = ?1",
         params![rowid, now],
     )?;
     clear_derived(tx, rowid)?;
+    tx.execute("DELETE FROM item_bodies WHERE item_rowid = ?1", [rowid])?;
     log_change(tx, rowid, "delete", now)?;
     Ok(true)
 }
@@ -844,6 +882,7 @@ impl StoreReader {
                 )?;
                 c.busy_timeout(std::time::Duration::from_secs(10))?;
                 c.pragma_update(None, "cache_size", -16_000)?;
+                c.set_prepared_statement_cache_capacity(64);
                 c
             }
         };
@@ -908,8 +947,9 @@ impl StoreReader {
     pub fn doc_states(&self, rowids: &[i64]) -> Result<Vec<DocState>> {
         self.with_conn(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, source, kind, title, body, people, organizations, timestamp_ms, thread_key, deleted
-                 FROM items WHERE rowid = ?1",
+                "SELECT i.id, i.source, i.kind, i.title, COALESCE(b.body, ''), i.people, i.organizations,
+                    i.timestamp_ms, i.thread_key, i.deleted
+                 FROM items i LEFT JOIN item_bodies b ON b.item_rowid = i.rowid WHERE i.rowid = ?1",
             )?;
             let mut out = Vec::with_capacity(rowids.len());
             for &rowid in rowids {
@@ -974,13 +1014,90 @@ impl StoreReader {
         self.with_conn(|c| pack_meta(c, rowid))
     }
 
-    /// [`StoreReader::pack_meta`] for many rowids on one connection; missing ones are skipped.
+    /// [`StoreReader::pack_meta`] for many rowids, in few queries; missing ones are skipped.
+    /// The result follows the order of `rowids`.
     pub fn pack_metas(&self, rowids: &[i64]) -> Result<Vec<PackMeta>> {
         self.with_conn(|c| {
-            let mut out = Vec::with_capacity(rowids.len());
-            for &rowid in rowids {
-                if let Some(m) = pack_meta(c, rowid)? {
-                    out.push(m);
+            let mut found: HashMap<i64, PackMeta> = HashMap::with_capacity(rowids.len());
+            for part in rowids.chunks(IN_BATCH) {
+                let sql = format!(
+                    "SELECT rowid, id, source, kind, title, locator, timestamp_ms, people, thread_key,
+                        tokens, header_tokens
+                     FROM items WHERE deleted = 0 AND rowid IN ({})",
+                    placeholders(part.len())
+                );
+                let mut stmt = c.prepare_cached(&sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(part))?;
+                while let Some(r) = rows.next()? {
+                    let rowid: i64 = r.get(0)?;
+                    let kind: String = r.get(3)?;
+                    let people: String = r.get(7)?;
+                    found.insert(
+                        rowid,
+                        PackMeta {
+                            rowid,
+                            id: r.get(1)?,
+                            source: r.get(2)?,
+                            kind: parse_kind(&kind)?,
+                            title: r.get(4)?,
+                            locator: r.get(5)?,
+                            timestamp_ms: r.get(6)?,
+                            people: parse_json(&people, "items.people")?,
+                            thread_key: r.get(8)?,
+                            tokens: r.get(9)?,
+                            header_tokens: r.get(10)?,
+                        },
+                    );
+                }
+            }
+            Ok(rowids.iter().filter_map(|r| found.remove(r)).collect())
+        })
+    }
+
+    /// Sizes and filterable attributes of many items, in few queries (no text is read).
+    pub fn sizes(&self, rowids: &[i64]) -> Result<HashMap<i64, ItemSize>> {
+        self.with_conn(|c| {
+            let mut out = HashMap::with_capacity(rowids.len());
+            for part in rowids.chunks(IN_BATCH) {
+                let sql = format!(
+                    "SELECT rowid, id, source, kind, timestamp_ms, tokens, header_tokens
+                     FROM items WHERE deleted = 0 AND rowid IN ({})",
+                    placeholders(part.len())
+                );
+                let mut stmt = c.prepare_cached(&sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(part))?;
+                while let Some(r) = rows.next()? {
+                    let kind: String = r.get(3)?;
+                    out.insert(
+                        r.get::<_, i64>(0)?,
+                        ItemSize {
+                            id: r.get(1)?,
+                            source: r.get(2)?,
+                            kind: parse_kind(&kind)?,
+                            timestamp_ms: r.get(4)?,
+                            tokens: r.get(5)?,
+                            header_tokens: r.get(6)?,
+                        },
+                    );
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Bodies of many live items, in few queries.
+    pub fn bodies(&self, rowids: &[i64]) -> Result<HashMap<i64, String>> {
+        self.with_conn(|c| {
+            let mut out = HashMap::with_capacity(rowids.len());
+            for part in rowids.chunks(IN_BATCH) {
+                let sql = format!(
+                    "SELECT item_rowid, body FROM item_bodies WHERE item_rowid IN ({})",
+                    placeholders(part.len())
+                );
+                let mut stmt = c.prepare_cached(&sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(part))?;
+                while let Some(r) = rows.next()? {
+                    out.insert(r.get::<_, i64>(0)?, r.get::<_, String>(1)?);
                 }
             }
             Ok(out)
@@ -991,8 +1108,8 @@ impl StoreReader {
     pub fn chunks(&self, rowid: i64) -> Result<Vec<ChunkText>> {
         self.with_conn(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT substr(CAST(i.body AS BLOB), ch.start + 1, ch.end - ch.start), ch.tokens
-                 FROM chunks ch JOIN items i ON i.rowid = ch.item_rowid
+                "SELECT substr(CAST(b.body AS BLOB), ch.start + 1, ch.end - ch.start), ch.tokens
+                 FROM chunks ch JOIN item_bodies b ON b.item_rowid = ch.item_rowid
                  WHERE ch.item_rowid = ?1 ORDER BY ch.ord",
             )?;
             let rows = stmt.query_map([rowid], |r| {
@@ -1015,7 +1132,7 @@ impl StoreReader {
     pub fn body(&self, rowid: i64) -> Result<Option<String>> {
         self.with_conn(|c| {
             Ok(
-                c.prepare_cached("SELECT body FROM items WHERE rowid = ?1 AND deleted = 0")?
+                c.prepare_cached("SELECT body FROM item_bodies WHERE item_rowid = ?1")?
                     .query_row([rowid], |r| r.get(0))
                     .optional()?,
             )
@@ -1027,9 +1144,11 @@ impl StoreReader {
         self.with_conn(|c| {
             let row = c
                 .query_row(
-                    "SELECT rowid, id, source, external_id, kind, title, locator, timestamp_ms, body,
-                        people, organizations, fields, thread_key, version, content_hash, tokens, updated_ms
-                     FROM items WHERE id = ?1 AND deleted = 0",
+                    "SELECT i.rowid, i.id, i.source, i.external_id, i.kind, i.title, i.locator,
+                        i.timestamp_ms, COALESCE(b.body, ''), i.people, i.organizations, i.fields,
+                        i.thread_key, i.version, i.content_hash, i.tokens, i.updated_ms
+                     FROM items i LEFT JOIN item_bodies b ON b.item_rowid = i.rowid
+                     WHERE i.id = ?1 AND i.deleted = 0",
                     [id],
                     |r| {
                         Ok((
@@ -1138,6 +1257,16 @@ impl StoreReader {
         })
     }
 
+    /// Last successful sync of every source (cheap: no item counts).
+    pub fn freshness(&self) -> Result<Vec<(String, Option<i64>)>> {
+        self.with_conn(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT name, last_success_ms FROM sources ORDER BY name")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// Number of live items, all sources.
     pub fn live_item_count(&self) -> Result<u64> {
         self.with_conn(|c| {
@@ -1173,13 +1302,14 @@ impl StoreReader {
         })
     }
 
-    /// Live items linked to an entity, newest first, at most `limit`.
+    /// Live items linked to an entity, most recently stored first, at most `limit`.
+    /// (Tombstoned items lose their entity rows, so no join is needed; the entity index gives
+    /// the order without sorting.)
     pub fn items_of_entity(&self, entity_rowid: i64, limit: usize) -> Result<Vec<i64>> {
         self.with_conn(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT DISTINCT i.rowid FROM item_entities ie JOIN items i ON i.rowid = ie.item_rowid
-                 WHERE ie.entity_rowid = ?1 AND i.deleted = 0
-                 ORDER BY i.timestamp_ms DESC LIMIT ?2",
+                "SELECT DISTINCT item_rowid FROM item_entities
+                 WHERE entity_rowid = ?1 ORDER BY item_rowid DESC LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![entity_rowid, limit as i64], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)

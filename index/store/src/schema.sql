@@ -24,7 +24,6 @@ CREATE TABLE IF NOT EXISTS items (
     title         TEXT NOT NULL,
     locator       TEXT NOT NULL,
     timestamp_ms  INTEGER,
-    body          TEXT NOT NULL,
     people        TEXT NOT NULL,   -- JSON array of PersonRef, for rendering
     organizations TEXT NOT NULL,   -- JSON array of OrgRef
     fields        TEXT NOT NULL,   -- JSON array of [name, value]
@@ -40,7 +39,14 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_by_source ON items (source, deleted);
 CREATE INDEX IF NOT EXISTS items_by_thread ON items (thread_key) WHERE thread_key IS NOT NULL;
 
--- Chunks: byte ranges of items.body with exact token counts, computed at ingest.
+-- Bodies live apart from item metadata so that scans of sizes and attributes (packing,
+-- filters) read small, dense rows instead of walking overflow pages.
+CREATE TABLE IF NOT EXISTS item_bodies (
+    item_rowid INTEGER PRIMARY KEY,
+    body       TEXT NOT NULL
+);
+
+-- Chunks: byte ranges of item_bodies.body with exact token counts, computed at ingest.
 CREATE TABLE IF NOT EXISTS chunks (
     item_rowid INTEGER NOT NULL,
     ord        INTEGER NOT NULL,
