@@ -181,6 +181,11 @@ pub struct ItemLink {
     pub target_external_id: String,
 }
 
+/// Name of the [`Item::fields`] entry holding the byte offset in [`Item::body`] where quoted
+/// text (a reply's quotation of earlier mail, a signature) begins. The store counts the text
+/// before it separately so that packing can show a thread's replies without repeating quotes.
+pub const FIELD_QUOTE_START: &str = "quote_start";
+
 /// One item as a connector sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {

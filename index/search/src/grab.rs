@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use ctx_connector_api::{ItemKind, PersonRef};
-use ctx_store::{BLOCK_END, PASSAGE_SEPARATOR, PackMeta, StoreReader, TokenCounter};
+use ctx_store::{BLOCK_END, ItemSize, PASSAGE_SEPARATOR, PackMeta, StoreReader, TokenCounter};
 
 use crate::index::{Filters, SearchIndex};
 use crate::{Result, query_terms};
@@ -14,6 +14,8 @@ use crate::{Result, query_terms};
 const RRF_K: f32 = 60.0;
 /// Items whose header alone would leave less than this for text are cut, not trimmed.
 const MIN_TRIMMED_TEXT_TOKENS: u32 = 48;
+/// A thread longer than this is packed by its first messages only.
+const MAX_THREAD_MEMBERS: usize = 200;
 /// At most this many items are considered for trimming per request.
 const MAX_TRIM_ATTEMPTS: usize = 8;
 /// At most this many cut items are listed in a response.
@@ -74,6 +76,25 @@ pub struct GrabResult {
 struct Reasons {
     bm25_rank: Option<usize>,
     entities: Vec<String>,
+    /// Packed because it belongs to the thread of this (title of a) related item.
+    thread_of: Option<String>,
+}
+
+/// How much of an item goes into the window.
+enum Take {
+    Whole,
+    /// The text before its quoted part: (byte offset, tokens), both stored at ingest.
+    Fresh(usize, u32),
+    /// Chosen passages and their tokens.
+    Trimmed(String, u32),
+}
+
+/// One item chosen for the window.
+struct Decision {
+    rowid: i64,
+    take: Take,
+    /// The related item whose thread brought this one in, when it was not related itself.
+    anchor: Option<i64>,
 }
 
 /// Retrieval over a store and its search projection.
@@ -154,11 +175,25 @@ impl Retriever<'_> {
         let sizes = self.store.sizes(&order)?;
         let separator_tokens = self.counter.count(PASSAGE_SEPARATOR);
         let mut remaining = budget;
-        let mut decisions: Vec<(i64, Option<(String, u32)>)> = Vec::new();
+        let mut decisions: Vec<Decision> = Vec::new();
+        let mut taken: HashSet<i64> = HashSet::new();
+        let mut threads_done: HashSet<String> = HashSet::new();
         // Each trim reads an item's chunks; bound the reads a nearly full window can cause.
         let mut trims_left = MAX_TRIM_ATTEMPTS;
         let mut cut = Vec::new();
+        let note_cut = |cut: &mut Vec<CutItem>, size: &ItemSize, score: f32| {
+            if cut.len() < MAX_CUT_LISTED {
+                cut.push(CutItem {
+                    id: size.id.clone(),
+                    tokens: size.header_tokens.saturating_add(size.tokens),
+                    score,
+                });
+            }
+        };
         for &rowid in &order {
+            if taken.contains(&rowid) {
+                continue;
+            }
             let Some(size) = sizes.get(&rowid) else {
                 continue;
             };
@@ -169,10 +204,56 @@ impl Retriever<'_> {
                 continue;
             }
             let score = fused.get(&rowid).copied().unwrap_or(0.0);
+            // A thread is one unit: its messages in order, each without the quotes of the
+            // earlier ones, packed where its best-ranked message would have been.
+            if let Some(thread) = &size.thread_key
+                && threads_done.insert(thread.clone())
+            {
+                let members = self.store.thread_members(thread, MAX_THREAD_MEMBERS)?;
+                if members.len() > 1 {
+                    let member_sizes = self.store.sizes(&members)?;
+                    for member in members {
+                        let Some(m) = member_sizes.get(&member) else {
+                            continue;
+                        };
+                        if taken.contains(&member)
+                            || !params.filters.accepts(&m.source, m.kind, m.timestamp_ms)
+                        {
+                            continue;
+                        }
+                        let (take, cost) = match m.fresh {
+                            Some((at, fresh_tokens)) => (
+                                Take::Fresh(at, fresh_tokens),
+                                m.header_tokens + fresh_tokens,
+                            ),
+                            None => (Take::Whole, m.header_tokens.saturating_add(m.tokens)),
+                        };
+                        let member_score = fused.get(&member).copied().unwrap_or(score);
+                        if cost <= remaining {
+                            remaining -= cost;
+                            taken.insert(member);
+                            decisions.push(Decision {
+                                rowid: member,
+                                take,
+                                anchor: (member != rowid).then_some(rowid),
+                            });
+                        } else {
+                            taken.insert(member);
+                            note_cut(&mut cut, m, member_score);
+                        }
+                    }
+                    continue;
+                }
+            }
             let whole = size.header_tokens.saturating_add(size.tokens);
             if whole <= remaining {
                 remaining -= whole;
-                decisions.push((rowid, None));
+                taken.insert(rowid);
+                decisions.push(Decision {
+                    rowid,
+                    take: Take::Whole,
+                    anchor: None,
+                });
             } else if remaining >= size.header_tokens + MIN_TRIMMED_TEXT_TOKENS
                 && trims_left > 0
                 && {
@@ -187,42 +268,57 @@ impl Retriever<'_> {
                 )?
             {
                 remaining -= size.header_tokens + tokens;
-                decisions.push((rowid, Some((text, tokens))));
-            } else if cut.len() < MAX_CUT_LISTED {
-                cut.push(CutItem {
-                    id: size.id.clone(),
-                    tokens: whole,
-                    score,
+                taken.insert(rowid);
+                decisions.push(Decision {
+                    rowid,
+                    take: Take::Trimmed(text, tokens),
+                    anchor: None,
                 });
+            } else {
+                note_cut(&mut cut, size, score);
             }
         }
-        let packed_rowids: Vec<i64> = decisions.iter().map(|(r, _)| *r).collect();
-        let whole_rowids: Vec<i64> = decisions
+        let packed_rowids: Vec<i64> = decisions.iter().map(|d| d.rowid).collect();
+        let body_rowids: Vec<i64> = decisions
             .iter()
-            .filter(|(_, t)| t.is_none())
-            .map(|(r, _)| *r)
+            .filter(|d| !matches!(d.take, Take::Trimmed(..)))
+            .map(|d| d.rowid)
             .collect();
-        let mut bodies = self.store.bodies(&whole_rowids)?;
-        let metas: HashMap<i64, PackMeta> = self
+        let mut bodies = self.store.bodies(&body_rowids)?;
+        let mut metas: HashMap<i64, PackMeta> = self
             .store
             .pack_metas(&packed_rowids)?
             .into_iter()
             .map(|m| (m.rowid, m))
             .collect();
-        let mut metas = metas;
+        let titles: HashMap<i64, String> = metas
+            .iter()
+            .map(|(rowid, m)| (*rowid, m.title.clone()))
+            .collect();
         let mut items = Vec::with_capacity(decisions.len());
-        for (rowid, trimmed) in decisions {
+        for decision in decisions {
+            let rowid = decision.rowid;
             let Some(meta) = metas.remove(&rowid) else {
                 continue;
             };
             let score = fused.get(&rowid).copied().unwrap_or(0.0);
-            let reason = reasons.remove(&rowid).unwrap_or_default();
-            let (text, used, truncated) = match trimmed {
-                None => {
+            let mut reason = reasons.remove(&rowid).unwrap_or_default();
+            if let Some(anchor) = decision.anchor {
+                reason.thread_of = titles.get(&anchor).cloned();
+            }
+            let (text, used, truncated) = match decision.take {
+                Take::Whole => {
                     let whole = meta.header_tokens.saturating_add(meta.tokens);
                     (bodies.remove(&rowid).unwrap_or_default(), whole, false)
                 }
-                Some((text, tokens)) => (text, meta.header_tokens + tokens, true),
+                Take::Fresh(cut_at, fresh_tokens) => {
+                    let mut body = bodies.remove(&rowid).unwrap_or_default();
+                    if body.is_char_boundary(cut_at) {
+                        body.truncate(cut_at);
+                    }
+                    (body, meta.header_tokens + fresh_tokens, false)
+                }
+                Take::Trimmed(text, tokens) => (text, meta.header_tokens + tokens, true),
             };
             items.push(self.packed(meta, text, used, score, truncated, &terms, reason));
         }
@@ -395,6 +491,11 @@ fn explain(
     }
     if !in_text.is_empty() {
         parts.push(format!("matched {}", quote(&in_text)));
+    }
+    if let Some(title) = &reasons.thread_of
+        && parts.is_empty()
+    {
+        parts.push(format!("same thread as '{}'", title.trim()));
     }
     if !reasons.entities.is_empty() {
         parts.push(format!(

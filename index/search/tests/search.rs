@@ -339,3 +339,73 @@ proptest! {
         }
     }
 }
+
+fn mail(ext: &str, ts: i64, subject: &str, fresh: &str, quoted: &str) -> Item {
+    let mut item = Item::new(ext, ItemKind::Email, subject, format!("{fresh}{quoted}"));
+    item.timestamp_ms = Some(ts);
+    item.thread_key = Some("<root@acme.com>".into());
+    if !quoted.is_empty() {
+        item.fields.push((
+            ctx_connector_api::FIELD_QUOTE_START.into(),
+            fresh.len().to_string(),
+        ));
+    }
+    item
+}
+
+#[test]
+fn a_thread_is_packed_once_in_order_without_repeated_quotes() {
+    let mut f = Fixture::new();
+    let first = "Can we discuss the walrus contract renewal next week?\n";
+    let second = "Yes, Tuesday works for me.\n";
+    let third = "Great, I will send an invite.\n";
+    f.put(
+        "mail",
+        vec![
+            mail(
+                "m3",
+                3_000,
+                "Re: Re: contract",
+                third,
+                &format!("\nOn Tue wrote:\n> {second}> > {first}"),
+            ),
+            mail("m1", 1_000, "Contract", first, ""),
+            mail(
+                "m2",
+                2_000,
+                "Re: contract",
+                second,
+                &format!("\nOn Mon wrote:\n> {first}"),
+            ),
+            doc("other", "Unrelated", "nothing about it"),
+        ],
+        vec![],
+    );
+    let r = f.grab("walrus", 8192, Filters::default());
+    let titles: Vec<&str> = r.items.iter().map(|i| i.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        ["Contract", "Re: contract", "Re: Re: contract"],
+        "chronological, once each"
+    );
+    assert_eq!(
+        r.items[1].text, second,
+        "the quote of the first message is not repeated"
+    );
+    assert_eq!(r.items[2].text, third);
+    assert!(
+        r.items[1].why.contains("same thread as 'Contract'"),
+        "{}",
+        r.items[1].why
+    );
+    assert!(r.markdown.matches("walrus").count() == 1, "{}", r.markdown);
+    assert!(f.counter.count(&r.markdown) <= r.tokens_used);
+    assert_eq!(r.tokens_used, r.items.iter().map(|i| i.tokens).sum::<u32>());
+    // The full bodies stay stored.
+    let full = f
+        .reader
+        .get_item(ItemId::new("mail", "m2").as_str())
+        .unwrap()
+        .unwrap();
+    assert!(full.body.contains("> Can we discuss"));
+}

@@ -120,6 +120,8 @@ pub struct PreparedItem {
     pub chunks: Vec<ChunkSpan>,
     pub tokens: u32,
     pub header_tokens: u32,
+    /// Where quoted text starts in the body (a chunk boundary) and the tokens before it.
+    pub fresh: Option<(usize, u32)>,
 }
 
 /// A batch made ready for [`Store::commit_batch`].
@@ -147,7 +149,26 @@ pub fn prepare_batch(source: &str, batch: Batch, counter: &TokenCounter) -> Prep
 pub fn prepare_item(source: &str, item: Item, counter: &TokenCounter) -> PreparedItem {
     let id = ItemId::new(source, &item.external_id);
     let content_hash = content_hash(&item);
-    let chunks = counter.chunk(&item.body);
+    let quote_start = item
+        .fields
+        .iter()
+        .find(|(name, _)| name == ctx_connector_api::FIELD_QUOTE_START)
+        .and_then(|(_, value)| value.parse::<usize>().ok())
+        .filter(|&q| q > 0 && q < item.body.len() && item.body.is_char_boundary(q));
+    // With a quote, chunk the fresh text and the quoted rest separately, so that a chunk
+    // boundary falls exactly where the quote starts and its token count is exact.
+    let (chunks, fresh) = match quote_start {
+        Some(q) => {
+            let mut chunks = counter.chunk(&item.body[..q]);
+            let fresh_tokens = chunks.iter().map(|c| c.tokens).sum();
+            chunks.extend(counter.chunk(&item.body[q..]).into_iter().map(|c| ChunkSpan {
+                range: c.range.start + q..c.range.end + q,
+                tokens: c.tokens,
+            }));
+            (chunks, Some((q, fresh_tokens)))
+        }
+        None => (counter.chunk(&item.body), None),
+    };
     let tokens = chunks.iter().map(|c| c.tokens).sum();
     let header = item_header(&HeaderFields {
         id: id.as_str(),
@@ -166,6 +187,7 @@ pub fn prepare_item(source: &str, item: Item, counter: &TokenCounter) -> Prepare
         chunks,
         tokens,
         header_tokens,
+        fresh,
     }
 }
 
@@ -255,6 +277,9 @@ pub struct ItemSize {
     pub timestamp_ms: Option<i64>,
     pub tokens: u32,
     pub header_tokens: u32,
+    pub thread_key: Option<String>,
+    /// Byte offset where quoted text starts, and the tokens of the text before it.
+    pub fresh: Option<(usize, u32)>,
 }
 
 /// Rows fetched per `IN (...)` query: well under SQLite's variable limit, and few distinct
@@ -645,6 +670,8 @@ fn upsert(
         p.tokens,
         p.header_tokens,
         now,
+        p.fresh.map(|(q, _)| q as i64),
+        p.fresh.map(|(_, t)| t),
     ];
     let rowid = match existing {
         Some((rowid, ..)) => {
@@ -652,8 +679,9 @@ fn upsert(
                 "UPDATE items SET id = ?1, source = ?2, external_id = ?3, kind = ?4, title = ?5,
                     locator = ?6, timestamp_ms = ?7, people = ?8, organizations = ?9,
                     fields = ?10, thread_key = ?11, version = ?12, content_hash = ?13, tokens = ?14,
-                    header_tokens = ?15, updated_ms = ?16, deleted = 0
-                 WHERE rowid = ?17",
+                    header_tokens = ?15, updated_ms = ?16, quote_start = ?17, fresh_tokens = ?18,
+                    deleted = 0
+                 WHERE rowid = ?19",
                 rusqlite::params_from_iter(
                     values
                         .iter()
@@ -669,8 +697,9 @@ fn upsert(
             tx.execute(
                 "INSERT INTO items (id, source, external_id, kind, title, locator, timestamp_ms,
                     people, organizations, fields, thread_key, version, content_hash, tokens,
-                    header_tokens, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                    header_tokens, updated_ms, quote_start, fresh_tokens)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18)",
                 values,
             )?;
             stats.inserted += 1;
@@ -1060,7 +1089,8 @@ impl StoreReader {
             let mut out = HashMap::with_capacity(rowids.len());
             for part in rowids.chunks(IN_BATCH) {
                 let sql = format!(
-                    "SELECT rowid, id, source, kind, timestamp_ms, tokens, header_tokens
+                    "SELECT rowid, id, source, kind, timestamp_ms, tokens, header_tokens, thread_key,
+                        quote_start, fresh_tokens
                      FROM items WHERE deleted = 0 AND rowid IN ({})",
                     placeholders(part.len())
                 );
@@ -1077,6 +1107,11 @@ impl StoreReader {
                             timestamp_ms: r.get(4)?,
                             tokens: r.get(5)?,
                             header_tokens: r.get(6)?,
+                            thread_key: r.get(7)?,
+                            fresh: match (r.get::<_, Option<i64>>(8)?, r.get::<_, Option<u32>>(9)?) {
+                                (Some(q), Some(t)) => Some((q as usize, t)),
+                                _ => None,
+                            },
                         },
                     );
                 }

@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS items (
     content_hash  TEXT NOT NULL,
     tokens        INTEGER NOT NULL, -- sum of chunk tokens
     header_tokens INTEGER NOT NULL, -- tokens of the rendered header and block end
+    quote_start   INTEGER,          -- byte offset of quoted text in the body (a chunk boundary)
+    fresh_tokens  INTEGER,          -- tokens of the body before quote_start
     deleted       INTEGER NOT NULL DEFAULT 0,
     updated_ms    INTEGER NOT NULL,
     UNIQUE (source, external_id)
