@@ -18,11 +18,13 @@ use crate::secret::{Secret, secret_pair};
 use crate::value::{DurationText, SizeValue, ValueError, expand_path, parse_duration};
 
 /// Connector types this build can run.
-pub const SUPPORTED_CONNECTOR_TYPES: &[&str] = &["files", "maildir", "mbox", "imap", "ics"];
+pub const SUPPORTED_CONNECTOR_TYPES: &[&str] = &[
+    "files", "maildir", "mbox", "imap", "ics", "caldav", "carddav",
+];
 
 /// Connector types that are planned; naming one gives a "not supported yet"
 /// error rather than "unknown type", so users know it is not a typo.
-pub const RESERVED_CONNECTOR_TYPES: &[&str] = &["caldav", "carddav", "crm"];
+pub const RESERVED_CONNECTOR_TYPES: &[&str] = &["crm"];
 
 /// One configured source, from one file in `connectors.d`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +54,34 @@ pub enum ConnectorSettings {
     Imap(ImapSettings),
     /// `type = "ics"`: local `.ics`/`.vcf` files and folders, and calendar subscription URLs.
     Ics(IcsSettings),
+    /// `type = "caldav"`: the calendars of a CalDAV account.
+    CalDav(DavSettings),
+    /// `type = "carddav"`: the address books of a CardDAV account.
+    CardDav(DavSettings),
+}
+
+/// Settings of a `caldav` or `carddav` connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DavSettings {
+    /// Server, principal, home-set or collection URL: `https://`, or `http://` for a loopback host.
+    pub url: String,
+    /// Basic-auth user; `None` means no authentication.
+    pub user: Option<String>,
+    /// How to get the password (`password_command` / `password_env`); `None`: none.
+    pub password: Option<Secret>,
+    /// Display names of the collections to mirror (`calendars` / `addressbooks`); empty: all.
+    pub collections: Vec<String>,
+    /// CalDAV: occurrences of recurring events are listed this far back...
+    pub window_past: Duration,
+    /// ...and this far ahead of today.
+    pub window_ahead: Duration,
+}
+
+/// Defaults of `caldav` and `carddav` connectors.
+pub mod dav_defaults {
+    use std::time::Duration;
+    /// Servers are asked for changes (by sync token) this often.
+    pub const POLL_INTERVAL: Duration = Duration::from_secs(15 * 60);
 }
 
 /// Settings of an `ics` connector.
@@ -168,6 +198,8 @@ impl ConnectorSettings {
             Self::Mbox(_) => "mbox",
             Self::Imap(_) => "imap",
             Self::Ics(_) => "ics",
+            Self::CalDav(_) => "caldav",
+            Self::CardDav(_) => "carddav",
         }
     }
 }
@@ -343,6 +375,8 @@ pub(crate) fn parse(
         "mbox" => parse_mbox(&doc, kind.span(), env),
         "imap" => parse_imap(&doc, kind.span()),
         "ics" => parse_ics(&doc, kind.span(), env),
+        "caldav" => parse_caldav(&doc, kind.span()),
+        "carddav" => parse_carddav(&doc, kind.span()),
         other if RESERVED_CONNECTOR_TYPES.contains(&other) => Err(vec![doc.at(
             kind.span(),
             format!("connector type `{other}` is not supported yet by this build"),
@@ -973,6 +1007,253 @@ fn parse_ics(
             max_file_size,
             window_past,
             window_ahead,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCalDav {
+    #[serde(rename = "type")]
+    _type: IgnoredAny,
+    enabled: Option<bool>,
+    poll_interval: Option<Spanned<DurationText>>,
+    url: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
+    password_command: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
+    calendars: Option<Vec<String>>,
+    window_past: Option<Spanned<DurationText>>,
+    window_ahead: Option<Spanned<DurationText>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCardDav {
+    #[serde(rename = "type")]
+    _type: IgnoredAny,
+    enabled: Option<bool>,
+    poll_interval: Option<Spanned<DurationText>>,
+    url: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
+    password_command: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
+    addressbooks: Option<Vec<String>>,
+}
+
+/// What `caldav` and `carddav` files share.
+struct RawDavCommon {
+    enabled: Option<bool>,
+    poll_interval: Option<Spanned<DurationText>>,
+    url: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
+    password_command: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
+}
+
+/// Validates a DAV URL: http(s), a host, no credentials; `http` only for a loopback host.
+fn dav_url(
+    doc: &Doc<'_>,
+    type_span: std::ops::Range<usize>,
+    type_name: &str,
+    raw: Option<Spanned<String>>,
+    errors: &mut Vec<ConfigError>,
+) -> String {
+    let example = if type_name == "caldav" {
+        "https://dav.example.com/calendars/me/"
+    } else {
+        "https://dav.example.com/addressbooks/me/"
+    };
+    let Some(raw) = raw else {
+        errors.push(doc.at(
+            type_span,
+            format!("missing key `url` for a `{type_name}` connector"),
+            Some(format!(
+                "add the server or account URL, e.g. `url = \"{example}\"`"
+            )),
+        ));
+        return String::new();
+    };
+    let url = raw.get_ref().trim();
+    let lower = url.to_ascii_lowercase();
+    let (secure, rest) = if let Some(rest) = lower.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = lower.strip_prefix("http://") {
+        (false, rest)
+    } else {
+        errors.push(doc.at(
+            raw.span(),
+            format!("`{url}` is not an http(s) URL"),
+            Some(format!("e.g. `url = \"{example}\"`")),
+        ));
+        return String::new();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        errors.push(doc.at(
+            raw.span(),
+            "the URL must not contain credentials",
+            Some("give the user with `user` and the password with `password_command` or `password_env`".into()),
+        ));
+        return String::new();
+    }
+    let host = if authority.starts_with('[') {
+        authority
+            .split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default().to_owned()
+    };
+    if host.is_empty() {
+        errors.push(doc.at(
+            raw.span(),
+            format!("`{url}` names no host"),
+            Some(format!("e.g. `url = \"{example}\"`")),
+        ));
+        return String::new();
+    }
+    if !secure && !is_loopback_host(&host) {
+        errors.push(
+            doc.at(
+                raw.span(),
+                format!("`http://` is only allowed for a loopback host, not `{host}`"),
+                Some(
+                    "plain HTTP sends your password and data unencrypted; use `https://` \
+                 (http is meant for a server on this machine, e.g. http://127.0.0.1:5232/)"
+                        .into(),
+                ),
+            ),
+        );
+        return String::new();
+    }
+    url.to_owned()
+}
+
+fn parse_dav_common(
+    doc: &Doc<'_>,
+    type_span: std::ops::Range<usize>,
+    type_name: &str,
+    raw: RawDavCommon,
+    errors: &mut Vec<ConfigError>,
+) -> (bool, Duration, String, Option<String>, Option<Secret>) {
+    let poll_interval = duration(
+        doc,
+        "poll_interval",
+        raw.poll_interval,
+        dav_defaults::POLL_INTERVAL,
+        false,
+        errors,
+    );
+    let url = dav_url(doc, type_span, type_name, raw.url, errors);
+    let user = match raw.user {
+        None => None,
+        Some(user) if user.get_ref().trim().is_empty() => {
+            errors.push(doc.at(
+                user.span(),
+                "`user` is empty",
+                Some("leave it out for a server without authentication".into()),
+            ));
+            None
+        }
+        Some(user) => Some(user.into_inner().trim().to_owned()),
+    };
+    let command = raw.password_command.as_ref();
+    let env_var = raw.password_env.as_ref();
+    let password = secret_pair(doc, "password", command, env_var, errors);
+    if user.is_none()
+        && let Some(stray) = command.or(env_var)
+    {
+        errors.push(doc.at(
+            stray.span(),
+            "a password needs `user`",
+            Some("add e.g. `user = \"me@example.com\"`".into()),
+        ));
+    }
+    (
+        raw.enabled.unwrap_or(true),
+        poll_interval,
+        url,
+        user,
+        password,
+    )
+}
+
+fn parse_caldav(doc: &Doc<'_>, type_span: std::ops::Range<usize>) -> Parsed {
+    let raw: RawCalDav = toml::from_str(doc.text).map_err(|e| vec![doc.toml_error(&e)])?;
+    let mut errors = Vec::new();
+    let common = RawDavCommon {
+        enabled: raw.enabled,
+        poll_interval: raw.poll_interval,
+        url: raw.url,
+        user: raw.user,
+        password_command: raw.password_command,
+        password_env: raw.password_env,
+    };
+    let (enabled, poll_interval, url, user, password) =
+        parse_dav_common(doc, type_span, "caldav", common, &mut errors);
+    let window_past = duration(
+        doc,
+        "window_past",
+        raw.window_past,
+        ics_defaults::WINDOW,
+        true,
+        &mut errors,
+    );
+    let window_ahead = duration(
+        doc,
+        "window_ahead",
+        raw.window_ahead,
+        ics_defaults::WINDOW,
+        true,
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        crate::error::sort_by_position(&mut errors);
+        return Err(errors);
+    }
+    Ok((
+        enabled,
+        poll_interval,
+        ConnectorSettings::CalDav(DavSettings {
+            url,
+            user,
+            password,
+            collections: raw.calendars.unwrap_or_default(),
+            window_past,
+            window_ahead,
+        }),
+    ))
+}
+
+fn parse_carddav(doc: &Doc<'_>, type_span: std::ops::Range<usize>) -> Parsed {
+    let raw: RawCardDav = toml::from_str(doc.text).map_err(|e| vec![doc.toml_error(&e)])?;
+    let mut errors = Vec::new();
+    let common = RawDavCommon {
+        enabled: raw.enabled,
+        poll_interval: raw.poll_interval,
+        url: raw.url,
+        user: raw.user,
+        password_command: raw.password_command,
+        password_env: raw.password_env,
+    };
+    let (enabled, poll_interval, url, user, password) =
+        parse_dav_common(doc, type_span, "carddav", common, &mut errors);
+    if !errors.is_empty() {
+        crate::error::sort_by_position(&mut errors);
+        return Err(errors);
+    }
+    Ok((
+        enabled,
+        poll_interval,
+        ConnectorSettings::CardDav(DavSettings {
+            url,
+            user,
+            password,
+            collections: raw.addressbooks.unwrap_or_default(),
+            window_past: ics_defaults::WINDOW,
+            window_ahead: ics_defaults::WINDOW,
         }),
     ))
 }

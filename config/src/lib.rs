@@ -52,9 +52,9 @@ mod value;
 use std::path::{Path, PathBuf};
 
 pub use connector::{
-    ConnectorConfig, ConnectorSettings, FilesSettings, IcsSettings, ImapLogin, ImapSecurity,
-    ImapSettings, MaildirSettings, MboxSettings, RESERVED_CONNECTOR_TYPES,
-    SUPPORTED_CONNECTOR_TYPES, files_defaults, ics_defaults, imap_defaults,
+    ConnectorConfig, ConnectorSettings, DavSettings, FilesSettings, IcsSettings, ImapLogin,
+    ImapSecurity, ImapSettings, MaildirSettings, MboxSettings, RESERVED_CONNECTOR_TYPES,
+    SUPPORTED_CONNECTOR_TYPES, dav_defaults, files_defaults, ics_defaults, imap_defaults,
     is_valid_connector_name, load_connector, mail_defaults,
 };
 pub use error::{ConfigError, ConfigErrors};

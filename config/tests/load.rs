@@ -142,7 +142,18 @@ fn shipped_examples_load() {
         Some(Secret::Command("pass show ctx/token".into()))
     );
     let names: Vec<&str> = config.connectors.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["archive", "calendar", "documents", "imap", "mail"]);
+    assert_eq!(
+        names,
+        [
+            "archive",
+            "caldav",
+            "calendar",
+            "carddav",
+            "documents",
+            "imap",
+            "mail"
+        ]
+    );
     let documents = config
         .connectors
         .iter()
@@ -249,7 +260,7 @@ fn reserved_connector_type_is_not_supported_yet() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("connectors.d");
     std::fs::create_dir_all(&conf).unwrap();
-    std::fs::write(conf.join("cal.toml"), "type = \"caldav\"\n").unwrap();
+    std::fs::write(conf.join("cal.toml"), "type = \"crm\"\n").unwrap();
     let main = dir.path().join("config.toml");
     std::fs::write(&main, "").unwrap();
     let (_, errors) = load_lenient(&ConfigSource::explicit(&main), &home_env()).unwrap();
@@ -258,7 +269,7 @@ fn reserved_connector_type_is_not_supported_yet() {
         e,
         1,
         8,
-        "connector type `caldav` is not supported yet by this build",
+        "connector type `crm` is not supported yet by this build",
         "`imap`",
     );
 }
@@ -1011,4 +1022,86 @@ fn imap_secret_keys_are_checked() {
         let found = errors.iter().any(|e| e.message.contains(message));
         assert!(found, "{extra}: {errors:#?}");
     }
+}
+
+#[test]
+fn caldav_and_carddav_connectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("connectors.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    let files = [
+        (
+            "work.toml",
+            "type = \"caldav\"\nurl = \"https://dav.example.com/\"\nuser = \"me\"\n\
+             password_env = \"DAV_PW\"\ncalendars = [\"Work\"]\nwindow_ahead = \"30d\"\n",
+        ),
+        (
+            "people.toml",
+            "type = \"carddav\"\nurl = \"http://127.0.0.1:5232/\"\naddressbooks = [\"P\"]\n",
+        ),
+        ("nourl.toml", "type = \"caldav\"\n"),
+        (
+            "plain.toml",
+            "type = \"carddav\"\nurl = \"http://dav.example.com/\"\n",
+        ),
+        (
+            "nouser.toml",
+            "type = \"caldav\"\nurl = \"https://x.example/\"\npassword_command = \"pass x\"\n",
+        ),
+        (
+            "typo.toml",
+            "type = \"carddav\"\nurl = \"https://x.example/\"\ncalendars = [\"A\"]\n",
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(conf.join(name), text).unwrap();
+    }
+    let main = dir.path().join("config.toml");
+    std::fs::write(&main, "").unwrap();
+    let (config, errors) = load_lenient(&ConfigSource::explicit(&main), &home_env()).unwrap();
+    let work = config.connectors.iter().find(|c| c.name == "work").unwrap();
+    assert_eq!(work.poll_interval, ctx_config::dav_defaults::POLL_INTERVAL);
+    let ConnectorSettings::CalDav(dav) = &work.settings else {
+        panic!("expected caldav");
+    };
+    assert_eq!(dav.url, "https://dav.example.com/");
+    assert_eq!(dav.user.as_deref(), Some("me"));
+    assert_eq!(dav.password, Some(Secret::Env("DAV_PW".into())));
+    assert_eq!(dav.collections, ["Work"]);
+    assert_eq!(dav.window_ahead, Duration::from_secs(30 * 86_400));
+    let people = config
+        .connectors
+        .iter()
+        .find(|c| c.name == "people")
+        .unwrap();
+    let ConnectorSettings::CardDav(dav) = &people.settings else {
+        panic!("expected carddav");
+    };
+    assert_eq!(dav.url, "http://127.0.0.1:5232/");
+    assert_eq!((dav.user.as_deref(), dav.password.as_ref()), (None, None));
+    assert_eq!(dav.collections, ["P"]);
+    assert_error(
+        only_error_for(&errors, "nourl.toml"),
+        1,
+        8,
+        "missing key `url` for a `caldav` connector",
+        "url = ",
+    );
+    assert_error(
+        only_error_for(&errors, "plain.toml"),
+        2,
+        7,
+        "`http://` is only allowed for a loopback host, not `dav.example.com`",
+        "use `https://`",
+    );
+    assert_error(
+        only_error_for(&errors, "nouser.toml"),
+        3,
+        20,
+        "a password needs `user`",
+        "user = ",
+    );
+    let typo = only_error_for(&errors, "typo.toml");
+    assert!(typo.message.contains("calendars"), "{}", typo.message);
+    assert_eq!(errors.len(), 4, "{errors:?}");
 }

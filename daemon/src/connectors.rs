@@ -72,6 +72,29 @@ pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Connector>, String> {
                 ctx_connector_calendar::IcsConnector::new(options).map_err(|e| e.to_string())?;
             Ok(Box::new(connector))
         }
+        ConnectorSettings::CalDav(dav) | ConnectorSettings::CardDav(dav) => {
+            use ctx_connector_calendar::{DavConnector, DavKind, DavOptions, PasswordSource};
+            let mut options = DavOptions::new(dav.url.clone());
+            options.user = dav.user.clone();
+            options.password = dav.password.clone().map(|secret| {
+                // Resolved at the start of every pass; the value never leaves the connector.
+                let source: PasswordSource =
+                    Arc::new(move || secret.resolve().map_err(|e| e.to_string()));
+                source
+            });
+            options.collections = dav.collections.clone();
+            options.poll_interval = config.poll_interval;
+            options.render = options
+                .render
+                .with_window(dav.window_past, dav.window_ahead);
+            let kind = if matches!(config.settings, ConnectorSettings::CalDav(_)) {
+                DavKind::CalDav
+            } else {
+                DavKind::CardDav
+            };
+            let connector = DavConnector::new(kind, options).map_err(|e| e.to_string())?;
+            Ok(Box::new(connector))
+        }
         ConnectorSettings::Mbox(mbox) => {
             let mut options = ctx_connector_mail::MboxOptions::new(mbox.path.clone());
             options.watch = mbox.watch;

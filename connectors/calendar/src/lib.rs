@@ -11,11 +11,15 @@
 //!   `Contact` items.
 //! * [`ics`]: the `ics` connector: local `.ics`/`.vcf` files and folders (watched) plus
 //!   HTTP(S) subscriptions polled with `ETag`/`If-Modified-Since`.
+//! * [`davsync`]: the `caldav` and `carddav` connectors (discovery, RFC 6578 sync tokens,
+//!   multiget), over the WebDAV plumbing of [`dav`] (namespace-aware XML, multistatus).
 //!
 //! Like the files connector, file IO and parsing run on [`tokio::task::spawn_blocking`]
 //! threads; HTTP runs on the async runtime (`reqwest`).
 
 pub mod contentline;
+pub mod dav;
+pub mod davsync;
 pub mod ical;
 pub mod ics;
 pub mod item;
@@ -23,6 +27,8 @@ pub mod recur;
 pub mod tz;
 pub mod vcf;
 
+pub use dav::PasswordSource;
+pub use davsync::{DavCollection, DavConnector, DavKind, DavOptions};
 pub use ical::{CalEntry, Calendar, EntryKind, Participant, TimeSpec, parse_calendar};
 pub use ics::{IcsConnector, IcsOptions};
 pub use item::{RenderOptions, Series, group, series_item};
