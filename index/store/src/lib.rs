@@ -161,10 +161,15 @@ pub fn prepare_item(source: &str, item: Item, counter: &TokenCounter) -> Prepare
         Some(q) => {
             let mut chunks = counter.chunk(&item.body[..q]);
             let fresh_tokens = chunks.iter().map(|c| c.tokens).sum();
-            chunks.extend(counter.chunk(&item.body[q..]).into_iter().map(|c| ChunkSpan {
-                range: c.range.start + q..c.range.end + q,
-                tokens: c.tokens,
-            }));
+            chunks.extend(
+                counter
+                    .chunk(&item.body[q..])
+                    .into_iter()
+                    .map(|c| ChunkSpan {
+                        range: c.range.start + q..c.range.end + q,
+                        tokens: c.tokens,
+                    }),
+            );
             (chunks, Some((q, fresh_tokens)))
         }
         None => (counter.chunk(&item.body), None),
