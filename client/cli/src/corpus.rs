@@ -9,6 +9,10 @@
 //!
 //! Each document's content depends only on `(seed, index)`, so generation is parallel and the
 //! same options always give byte-identical files.
+//!
+//! For `ctx demo` only, [`generate_mail`] writes the organisation's mailbox (a Maildir++ tree)
+//! and [`generate_calendar`] its calendars (`.ics`); both are dated around a given day (today in
+//! the demo), so they are identical for the same seed *and* date. `ctx bench` uses documents only.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -102,10 +106,13 @@ fn write_range(
     Ok(stats)
 }
 
-/// Queries that show the product on the generated corpus.
+/// Queries that show the product on the generated corpus, mail and calendars: a deal (its
+/// documents, mail thread and review meeting), people (their mail and meetings), projects,
+/// topics and questions.
 pub fn demo_queries() -> Vec<&'static str> {
     vec![
         "Acme renewal",
+        "Janet Morales",
         "Priya Raman",
         "Project Falcon ingestion pipeline",
         "SOC 2 audit evidence",
@@ -1888,6 +1895,1553 @@ fn source(rng: &mut Rng, cx: &Ctx, index: usize, target: usize, out: &mut String
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Mail (for `ctx demo`; `ctx bench` indexes documents only).
+//
+// The same organisation's mailbox as a Maildir++ tree: INBOX plus `.Customers.Acme`-style
+// folders. Threads between employees and customer contacts (Message-ID, In-Reply-To, References,
+// `Re:` subjects, quoted replies, signatures); some messages are multipart/alternative or
+// HTML-only, one is ISO-8859-1 quoted-printable, one thread has an RFC 2047 encoded subject, a
+// few carry small text/CSV attachments. Dates lie in the weeks before `today`, so the content
+// depends on the seed *and* the date: the same `(seed, today)` gives byte-identical files.
+
+/// What mail to generate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailOptions {
+    /// Number of messages to write (0: none).
+    pub messages: usize,
+    /// Seed of the generator.
+    pub seed: u64,
+    /// The newest messages are from the days just before this date.
+    pub today: time::Date,
+}
+
+impl Default for MailOptions {
+    fn default() -> Self {
+        MailOptions {
+            messages: 150,
+            seed: 42,
+            today: today_utc(),
+        }
+    }
+}
+
+/// What [`generate_mail`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MailStats {
+    pub messages: usize,
+    pub threads: usize,
+    pub folders: usize,
+    /// Messages left unread in `new/`.
+    pub unread: usize,
+    pub bytes: u64,
+}
+
+/// Today's date in UTC.
+pub fn today_utc() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+/// A person as mail and calendars name them.
+#[derive(Clone)]
+struct Who {
+    first: &'static str,
+    name: String,
+    email: String,
+    title: &'static str,
+    org: &'static str,
+    /// UTC offset of their mail client, in minutes.
+    offset: i32,
+}
+
+fn staff(i: usize) -> Who {
+    let p = &EMPLOYEES[i];
+    Who {
+        first: p.first,
+        name: name(p),
+        email: email(p),
+        title: p.title,
+        org: ORG_NAME,
+        offset: 60,
+    }
+}
+
+fn client(customer: usize, j: usize) -> Who {
+    let cust = &CUSTOMERS[customer];
+    let ct = &cust.contacts[j];
+    Who {
+        first: ct.first,
+        name: format!("{} {}", ct.first, ct.last),
+        email: contact_email(ct, cust),
+        title: ct.title,
+        org: cust.name,
+        offset: match cust.slug {
+            "globex" => 60,
+            "hooli" | "stark" | "tyrell" => -480,
+            "acme" | "initech" | "soylent" => -360,
+            _ => -300,
+        },
+    }
+}
+
+fn mailbox(w: &Who) -> String {
+    format!("{} <{}>", w.name, w.email)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Plain,
+    Alternative,
+    HtmlOnly,
+    Latin1,
+}
+
+struct Msg {
+    from: Who,
+    to: Vec<Who>,
+    cc: Vec<Who>,
+    subject: String,
+    encode_subject: bool,
+    /// UTC.
+    date: time::PrimitiveDateTime,
+    id: String,
+    parents: Vec<String>,
+    body: String,
+    format: Format,
+    attachment: Option<(String, &'static str, String)>,
+    folder: String,
+    unread: bool,
+    flags: &'static str,
+}
+
+/// Writes `options.messages` messages as a Maildir++ tree under `dir` (created if needed).
+/// Files with the same names are rewritten only when their content changed; older generated
+/// messages (`*.demo` names) that this run does not write are removed, other files are left
+/// alone.
+pub fn generate_mail(dir: &Path, options: &MailOptions) -> std::io::Result<MailStats> {
+    let mut rng = Rng::for_document(options.seed ^ 0x6D61_696C, usize::MAX);
+    let mut msgs: Vec<Msg> = Vec::with_capacity(options.messages);
+    let mut threads = 0;
+    while msgs.len() < options.messages {
+        let thread = mail_thread(&mut rng, threads, options.today);
+        threads += 1;
+        let room = options.messages - msgs.len();
+        msgs.extend(thread.into_iter().take(room));
+    }
+    let mut stats = MailStats {
+        threads,
+        ..MailStats::default()
+    };
+    let mut written: HashSet<PathBuf> = HashSet::new();
+    let mut folders: HashSet<PathBuf> = HashSet::new();
+    for (seq, msg) in msgs.iter().enumerate() {
+        let folder_dir = if msg.folder.is_empty() {
+            dir.to_path_buf()
+        } else {
+            dir.join(format!(".{}", msg.folder))
+        };
+        if folders.insert(folder_dir.clone()) {
+            for sub in ["cur", "new", "tmp"] {
+                std::fs::create_dir_all(folder_dir.join(sub))?;
+            }
+        }
+        let secs = msg.date.assume_utc().unix_timestamp();
+        let path = if msg.unread {
+            stats.unread += 1;
+            folder_dir.join("new").join(format!("{secs}.{seq}.demo"))
+        } else {
+            folder_dir
+                .join("cur")
+                .join(format!("{secs}.{seq}.demo:2,{}", msg.flags))
+        };
+        let raw = render_message(msg);
+        if std::fs::read(&path).ok().as_deref() != Some(raw.as_bytes()) {
+            std::fs::write(&path, raw.as_bytes())?;
+        }
+        stats.messages += 1;
+        stats.bytes += raw.len() as u64;
+        written.insert(path);
+    }
+    stats.folders = folders.len();
+    remove_stale_mail(dir, &written)?;
+    Ok(stats)
+}
+
+/// Removes generated messages (`*.demo` unique names) of `dir`'s folders not in `keep`.
+fn remove_stale_mail(dir: &Path, keep: &HashSet<PathBuf>) -> std::io::Result<()> {
+    let mut folders = vec![dir.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with('.') && entry.path().is_dir() {
+                folders.push(entry.path());
+            }
+        }
+    }
+    for folder in folders {
+        for sub in ["cur", "new"] {
+            let Ok(entries) = std::fs::read_dir(folder.join(sub)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let unique = name.split(':').next().unwrap_or(&name);
+                if unique.ends_with(".demo") && !keep.contains(&entry.path()) {
+                    std::fs::remove_file(entry.path())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn date_of(d: time::Date) -> Date {
+    Date {
+        year: d.year() as u32,
+        month: u8::from(d.month()) as u32,
+        day: u32::from(d.day()),
+    }
+}
+
+fn customer_folder(customer: usize) -> String {
+    let first = CUSTOMERS[customer]
+        .name
+        .split(' ')
+        .next()
+        .unwrap_or("Other");
+    format!("Customers.{first}")
+}
+
+/// What a thread is about: customer, project, topic, deal, our people, their contacts, subject,
+/// folder and length.
+type ThreadPlan = (
+    Option<usize>,
+    usize,
+    &'static str,
+    usize,
+    Vec<usize>,
+    Vec<usize>,
+    String,
+    String,
+    usize,
+);
+
+/// One thread of 1-5 messages. The first threads are fixed showcases.
+fn mail_thread(rng: &mut Rng, t: usize, today: time::Date) -> Vec<Msg> {
+    let days_ago = match t {
+        0..=3 => 3 + 4 * t as i64,
+        _ => rng.range(2, 60) as i64,
+    };
+    let mut when = (today - time::Duration::days(days_ago))
+        .with_hms(
+            rng.range(7, 15) as u8,
+            rng.range(0, 59) as u8,
+            rng.range(0, 59) as u8,
+        )
+        .expect("valid time");
+    let (customer, project, topic, deal, ours, theirs, subject, folder, len): ThreadPlan = match t {
+        0 => (
+            Some(0),
+            2,
+            "data residency",
+            0,
+            vec![1, 4],
+            vec![0, 1],
+            "Acme Corp renewal: pricing and data residency".into(),
+            customer_folder(0),
+            4,
+        ),
+        1 => (
+            Some(1),
+            1,
+            "single sign-on",
+            0,
+            vec![2, 13],
+            vec![1],
+            "Globex single sign-on rollout \u{2013} next steps for Z\u{fc}rich".into(),
+            customer_folder(1),
+            3,
+        ),
+        2 => (
+            None,
+            3,
+            "pipeline review",
+            0,
+            vec![0, 1, 2, 3, 23],
+            vec![],
+            "Pipeline export for Monday's forecast call".into(),
+            String::new(),
+            2,
+        ),
+        3 => (
+            Some(2),
+            8,
+            "contract redlines",
+            0,
+            vec![1, 4, 25],
+            vec![1, 0],
+            "Initech expansion - order form and redlines".into(),
+            customer_folder(2),
+            3,
+        ),
+        _ => {
+            let project = rng.below(PROJECTS.len());
+            let len = *rng.pick(&[1, 1, 2, 2, 2, 3, 3, 4, 5]);
+            if rng.chance(65) {
+                let c = if rng.chance(40) {
+                    PROJECTS[project].customer
+                } else {
+                    rng.below(CUSTOMERS.len())
+                };
+                let cust = &CUSTOMERS[c];
+                let deal = rng.below(2);
+                let topic = if rng.chance(60) {
+                    cust.concern
+                } else {
+                    *rng.pick(&TOPICS)
+                };
+                let mut ours = vec![cust.owner, cust.csm];
+                if rng.chance(40) {
+                    ours.push(PROJECTS[project].lead);
+                }
+                ours.dedup();
+                let theirs = if rng.chance(50) { vec![0] } else { vec![1, 0] };
+                let subject = match rng.below(4) {
+                    0 => format!("{} {} - {}", cust.name, cust.deals[deal].kind, topic),
+                    1 => format!("{}: {}", cust.name, capitalise(topic)),
+                    2 => format!("Follow-up: {} and {}", cust.name, topic),
+                    _ => format!("{} question from {}", capitalise(topic), cust.name),
+                };
+                let folder = if rng.chance(70) {
+                    customer_folder(c)
+                } else {
+                    String::new()
+                };
+                (
+                    Some(c),
+                    project,
+                    topic,
+                    deal,
+                    ours,
+                    theirs,
+                    subject,
+                    folder,
+                    len,
+                )
+            } else {
+                let proj = &PROJECTS[project];
+                let topic = if rng.chance(60) {
+                    proj.topic
+                } else {
+                    *rng.pick(&TOPICS)
+                };
+                let mut ours = vec![proj.lead];
+                for _ in 0..rng.range(1, 3) {
+                    let p = rng.below(EMPLOYEES.len());
+                    if !ours.contains(&p) {
+                        ours.push(p);
+                    }
+                }
+                let subject = format!(
+                    "Project {}: {} {}",
+                    proj.code,
+                    topic,
+                    rng.pick(&["status", "question", "heads-up", "next steps", "review"])
+                );
+                let folder = if rng.chance(50) {
+                    format!("Projects.{}", proj.code)
+                } else {
+                    String::new()
+                };
+                (
+                    None,
+                    project,
+                    topic,
+                    rng.below(2),
+                    ours,
+                    vec![],
+                    subject,
+                    folder,
+                    len,
+                )
+            }
+        }
+    };
+    let cx = Ctx {
+        date: date_of(when.date()),
+        customer: customer.unwrap_or(PROJECTS[project].customer),
+        deal,
+        project,
+        topic,
+        people: ours.clone(),
+    };
+    let our_people: Vec<Who> = ours.iter().map(|&i| staff(i)).collect();
+    let their_people: Vec<Who> = match customer {
+        Some(c) => theirs.iter().map(|&j| client(c, j)).collect(),
+        None => Vec::new(),
+    };
+    let mut out: Vec<Msg> = Vec::with_capacity(len);
+    let mut ids: Vec<String> = Vec::new();
+    let inbound_first = customer.is_some() && (t == 1 || t == 3 || (t >= 4 && rng.chance(50)));
+    for k in 0..len {
+        // Customer threads alternate sides; internal ones rotate through the people.
+        let (from, to, cc) = if customer.is_some() {
+            let ours_turn = (k % 2 == 0) != inbound_first;
+            if ours_turn {
+                (
+                    our_people[0].clone(),
+                    vec![their_people[0].clone()],
+                    our_people[1..]
+                        .iter()
+                        .chain(&their_people[1..])
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                )
+            } else {
+                (
+                    their_people[0].clone(),
+                    vec![our_people[0].clone()],
+                    their_people[1..]
+                        .iter()
+                        .chain(&our_people[1..])
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                )
+            }
+        } else {
+            let from = our_people[k % our_people.len()].clone();
+            let rest: Vec<Who> = our_people
+                .iter()
+                .filter(|w| w.email != from.email)
+                .cloned()
+                .collect();
+            let (to, cc) = rest.split_at(rest.len().min(2));
+            (from, to.to_vec(), cc.to_vec())
+        };
+        let to_first = to.first().map(|w| w.first).unwrap_or("all");
+        let mut body = String::new();
+        let _ = writeln!(
+            body,
+            "{},\n",
+            match rng.below(3) {
+                0 => format!("Hi {to_first}"),
+                1 => format!("Hello {to_first}"),
+                _ => to_first.to_string(),
+            }
+        );
+        let opening = showcase_opening(t, k);
+        let mut text = String::new();
+        if let Some(line) = opening {
+            text.push_str(line);
+            text.push(' ');
+        }
+        for _ in 0..rng.range(2, 4) {
+            text.push_str(&sentence(rng, &cx));
+            text.push(' ');
+        }
+        wrap(text.trim_end(), 72, &mut body);
+        if rng.chance(50) {
+            body.push('\n');
+            let mut more = String::new();
+            for _ in 0..rng.range(1, 3) {
+                more.push_str(&sentence(rng, &cx));
+                more.push(' ');
+            }
+            wrap(more.trim_end(), 72, &mut body);
+        }
+        let _ = write!(
+            body,
+            "\n{}\n{}\n\n-- \n{}\n{}, {}\n",
+            rng.pick(&[
+                "Best,",
+                "Thanks,",
+                "Cheers,",
+                "Kind regards,",
+                "Best regards,"
+            ]),
+            from.first,
+            from.name,
+            from.title,
+            from.org
+        );
+        if let Some(prev) = out.last() {
+            let _ = writeln!(
+                body,
+                "\nOn {}, {} wrote:",
+                rfc5322_date(prev.date, prev.from.offset),
+                mailbox(&prev.from)
+            );
+            for line in prev.body.lines() {
+                if line.is_empty() || line.starts_with('>') {
+                    let _ = writeln!(body, ">{line}");
+                } else {
+                    let _ = writeln!(body, "> {line}");
+                }
+            }
+        }
+        let domain = from.email.rsplit('@').next().unwrap_or(ORG_DOMAIN);
+        let secs = when.assume_utc().unix_timestamp();
+        let id = format!("{secs}.{t}.{k}.{:08x}@{domain}", rng.next_u64() as u32);
+        let format = match (t, k) {
+            (0, 1) => Format::Alternative,
+            (1, 0) => Format::Latin1,
+            (3, 0) => Format::HtmlOnly,
+            (0..=3, _) => Format::Plain,
+            _ => match rng.below(100) {
+                0..=19 => Format::Alternative,
+                20..=25 => Format::HtmlOnly,
+                _ => Format::Plain,
+            },
+        };
+        let attachment = match (t, k) {
+            (0, 2) => Some((
+                "acme-renewal-options.csv".to_string(),
+                "text/csv",
+                "option,term,annual price,discount,data residency\r\nA,1 year,$480000,0%,US only\r\nB,2 years,$456000,5%,US + EU\r\nC,3 years,$432000,10%,US + EU + dedicated region\r\n".to_string(),
+            )),
+            (2, 0) => Some((
+                format!("pipeline-{}.csv", when.date()),
+                "text/csv",
+                pipeline_csv(),
+            )),
+            (3, 1) => Some((
+                "initech-redlines.txt".to_string(),
+                "text/plain",
+                "Initech order form - redlines from legal (Rachel Goldberg)\r\n\r\n1. Section 4.2: liability cap stays at 12 months of fees.\r\n2. Section 7: SOC 2 Type II report shared under NDA, not attached.\r\n3. Seats: 200 additional seats at the current per-seat price.\r\n4. Close date: Q3 2026, signature by Bill Lumbergh (Division VP).\r\n".to_string(),
+            )),
+            _ => None,
+        };
+        let subject_line = if k == 0 {
+            subject.clone()
+        } else {
+            format!("Re: {subject}")
+        };
+        let ours_sent = from.email.ends_with(ORG_DOMAIN);
+        out.push(Msg {
+            from,
+            to,
+            cc,
+            subject: subject_line,
+            encode_subject: !subject.is_ascii(),
+            date: when,
+            id: id.clone(),
+            parents: ids.clone(),
+            body,
+            format,
+            attachment,
+            folder: folder.clone(),
+            unread: !ours_sent && k + 1 == len && rng.chance(30),
+            flags: if k + 1 < len {
+                "RS"
+            } else if rng.chance(10) {
+                "FS"
+            } else {
+                "S"
+            },
+        });
+        ids.push(id);
+        when += time::Duration::minutes(rng.range(20, 26 * 60) as i64);
+    }
+    out
+}
+
+/// Fixed first sentences of the showcase threads, so the demo queries find them.
+fn showcase_opening(t: usize, k: usize) -> Option<&'static str> {
+    Some(match (t, k) {
+        (0, 0) => {
+            "Ahead of the Acme Corp renewal ($480,000 for the Enterprise plan, closing Q2 2026) I wanted to lay out the pricing options and where we are on data residency. We can offer an EU region for your Rotterdam and Munich plants as part of Project Nimbus."
+        }
+        (0, 1) => {
+            "Thanks for the options. Our procurement team prefers a two-year renewal, but only if EU data residency is in the contract and not just on the roadmap."
+        }
+        (0, 2) => {
+            "Attached are the three renewal options as a spreadsheet. Option B (two years, 5% discount) includes EU data residency from day one."
+        }
+        (0, 3) => {
+            "Option B works for us. Let's go through the final paperwork at the monthly review on the second Tuesday; Derek will bring the IT requirements."
+        }
+        (1, 0) => {
+            "Our Z\u{fc}rich office is moving to single sign-on next month. You promised SAML single sign-on with SCIM provisioning for all Globex regions by the end of the quarter, and our caf\u{e9} chat with J\u{fc}rgen suggested Okta groups would be supported too. Can you confirm?"
+        }
+        (1, 1) => {
+            "Confirmed: we committed to SAML single sign-on and SCIM provisioning for every Globex region before the expansion closes, and Project Bluebird ships Okta group sync in the same release."
+        }
+        (1, 2) => {
+            "Great, thank you Sofia. Please have Chloe walk us through the SAML metadata and the SCIM token rotation at the next check-in."
+        }
+        (2, 0) => {
+            "Attached is this week's pipeline export for Monday's forecast call. Please update close dates for your deals before then, especially the Acme renewal and the Initech expansion."
+        }
+        (2, 1) => {
+            "Updated: the Acme renewal is on track for Q2, the Initech expansion moved to Q3 because of the order form redlines."
+        }
+        (3, 0) => {
+            "Please find our comments on the order form for the Initech expansion (200 more seats). Legal wants the liability cap and the SOC 2 report handled before we sign."
+        }
+        (3, 1) => {
+            "Our general counsel Rachel Goldberg reviewed the redlines; her notes are attached. Marcus Chen owns the Initech expansion and we still expect it to close in Q3 2026."
+        }
+        (3, 2) => {
+            "Thanks, this works. Bill Lumbergh will sign once the SOC 2 audit evidence is shared."
+        }
+        _ => return None,
+    })
+}
+
+fn pipeline_csv() -> String {
+    let mut out = String::from("customer,deal,amount,expected close,owner\r\n");
+    for cust in &CUSTOMERS {
+        for deal in &cust.deals {
+            let _ = write!(
+                out,
+                "{},{},{},{},{}\r\n",
+                cust.name,
+                deal.kind,
+                deal.amount,
+                deal.close,
+                name(&EMPLOYEES[cust.owner])
+            );
+        }
+    }
+    out
+}
+
+/// Appends `text` word-wrapped at `width`, then a newline.
+fn wrap(text: &str, width: usize, out: &mut String) {
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        if line > 0 && line + 1 + word.len() > width {
+            out.push('\n');
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += word.chars().count();
+    }
+    out.push('\n');
+}
+
+const WEEKDAYS_SHORT: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// `Tue, 03 Nov 2026 09:14:00 +0100` for a UTC time shown at `offset` minutes.
+fn rfc5322_date(utc: time::PrimitiveDateTime, offset: i32) -> String {
+    let local = utc + time::Duration::minutes(i64::from(offset));
+    let sign = if offset < 0 { '-' } else { '+' };
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} {sign}{:02}{:02}",
+        WEEKDAYS_SHORT[local.weekday().number_days_from_monday() as usize],
+        local.day(),
+        &MONTHS[u8::from(local.month()) as usize - 1][..3],
+        local.year(),
+        local.hour(),
+        local.minute(),
+        local.second(),
+        offset.abs() / 60,
+        offset.abs() % 60
+    )
+}
+
+fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len() * 4 / 3 + 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Base64 in 76-column CRLF lines.
+fn base64_lines(data: &[u8]) -> String {
+    let encoded = base64(data);
+    let mut out = String::with_capacity(encoded.len() + encoded.len() / 38);
+    for chunk in encoded.as_bytes().chunks(76) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// An RFC 2047 encoded word (UTF-8, base64) when `text` is not ASCII.
+fn encode_header_text(text: &str) -> String {
+    if text.is_ascii() {
+        text.to_string()
+    } else {
+        format!("=?UTF-8?B?{}?=", base64(text.as_bytes()))
+    }
+}
+
+/// ISO-8859-1 quoted-printable with CRLF line ends (characters beyond Latin-1 become `?`).
+fn latin1_qp(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        let mut col = 0;
+        let chars: Vec<char> = line.chars().collect();
+        for (i, &ch) in chars.iter().enumerate() {
+            let byte = if (ch as u32) < 256 {
+                ch as u32 as u8
+            } else {
+                b'?'
+            };
+            let last = i + 1 == chars.len();
+            let piece = if byte == b'=' || byte >= 0x80 || (byte == b' ' && last) {
+                format!("={byte:02X}")
+            } else {
+                (byte as char).to_string()
+            };
+            if col + piece.len() > 75 {
+                out.push_str("=\r\n");
+                col = 0;
+            }
+            out.push_str(&piece);
+            col += piece.len();
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// The transfer encoding of a UTF-8 body part.
+fn cte(body: &str) -> &'static str {
+    if body.is_ascii() { "7bit" } else { "8bit" }
+}
+
+fn crlf(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 40);
+    for line in text.lines() {
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out
+}
+
+fn body_html(body: &str) -> String {
+    let mut out = String::from("<html><head><meta charset=\"utf-8\"></head><body>\r\n");
+    for para in body.split("\n\n") {
+        let para = para.trim_matches('\n');
+        if para.is_empty() {
+            continue;
+        }
+        if para.lines().all(|l| l.starts_with('>')) {
+            out.push_str("<blockquote>");
+            for line in para.lines() {
+                escape_html(line.trim_start_matches(['>', ' ']), &mut out);
+                out.push_str("<br>\r\n");
+            }
+            out.push_str("</blockquote>\r\n");
+        } else {
+            out.push_str("<p>");
+            for (i, line) in para.lines().enumerate() {
+                if i > 0 {
+                    out.push_str("<br>\r\n");
+                }
+                escape_html(line, &mut out);
+            }
+            out.push_str("</p>\r\n");
+        }
+    }
+    out.push_str("</body></html>\r\n");
+    out
+}
+
+/// The raw RFC 5322 message, CRLF line ends, ASCII only.
+fn render_message(m: &Msg) -> String {
+    let mut out = String::with_capacity(m.body.len() * 2 + 1024);
+    let list = |people: &[Who]| {
+        people
+            .iter()
+            .map(mailbox)
+            .collect::<Vec<_>>()
+            .join(",\r\n ")
+    };
+    let _ = write!(
+        out,
+        "Return-Path: <{}>\r\nMessage-ID: <{}>\r\nDate: {}\r\nFrom: {}\r\nTo: {}\r\n",
+        m.from.email,
+        m.id,
+        rfc5322_date(m.date, m.from.offset),
+        mailbox(&m.from),
+        list(&m.to)
+    );
+    if !m.cc.is_empty() {
+        let _ = write!(out, "Cc: {}\r\n", list(&m.cc));
+    }
+    let subject = if m.encode_subject {
+        match m.subject.strip_prefix("Re: ") {
+            Some(rest) => format!("Re: {}", encode_header_text(rest)),
+            None => encode_header_text(&m.subject),
+        }
+    } else {
+        m.subject.clone()
+    };
+    let _ = write!(out, "Subject: {subject}\r\n");
+    if let Some(parent) = m.parents.last() {
+        let refs: Vec<String> = m.parents.iter().map(|id| format!("<{id}>")).collect();
+        let _ = write!(
+            out,
+            "In-Reply-To: <{parent}>\r\nReferences: {}\r\n",
+            refs.join("\r\n ")
+        );
+    }
+    out.push_str("MIME-Version: 1.0\r\n");
+    let boundary = |kind: &str| format!("=_{kind}_{}", m.id.split('@').next().unwrap_or("x"));
+    // The body part(s), without the outer headers' Content-Type when multipart.
+    let text_part = |out: &mut String| match m.format {
+        Format::Latin1 => {
+            out.push_str("Content-Type: text/plain; charset=ISO-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
+            out.push_str(&latin1_qp(&m.body));
+        }
+        Format::HtmlOnly => {
+            let _ = write!(
+                out,
+                "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: {}\r\n\r\n",
+                cte(&m.body)
+            );
+            out.push_str(&body_html(&m.body));
+        }
+        Format::Alternative => {
+            let b = boundary("alt");
+            let cte = cte(&m.body);
+            let _ = write!(
+                out,
+                "Content-Type: multipart/alternative; boundary=\"{b}\"\r\n\r\n--{b}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {cte}\r\n\r\n{}\r\n--{b}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: {cte}\r\n\r\n{}\r\n--{b}--\r\n",
+                crlf(&m.body),
+                body_html(&m.body)
+            );
+        }
+        Format::Plain => {
+            let _ = write!(
+                out,
+                "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {}\r\n\r\n",
+                cte(&m.body)
+            );
+            out.push_str(&crlf(&m.body));
+        }
+    };
+    match &m.attachment {
+        None => text_part(&mut out),
+        Some((name, content_type, data)) => {
+            let b = boundary("mixed");
+            let _ = write!(
+                out,
+                "Content-Type: multipart/mixed; boundary=\"{b}\"\r\n\r\nThis is a multi-part message in MIME format.\r\n\r\n--{b}\r\n"
+            );
+            text_part(&mut out);
+            let _ = write!(
+                out,
+                "\r\n--{b}\r\nContent-Type: {content_type}; charset=utf-8; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--{b}--\r\n",
+                base64_lines(data.as_bytes())
+            );
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calendars (for `ctx demo`).
+//
+// One `.ics` file per team and per customer with events around `today`: weekly and biweekly
+// meetings (some with EXDATE), a monthly second-Tuesday Acme review with attendees and one
+// RECURRENCE-ID override, all-day events, Zoom/Meet links, times in TZID=Europe/Berlin and
+// TZID=America/New_York without VTIMEZONE blocks. Content depends on the seed and the date.
+
+/// What calendars to generate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarOptions {
+    /// Number of event series (recurring or single) to write, at most about 40.
+    pub series: usize,
+    pub seed: u64,
+    /// The date the meetings are arranged around.
+    pub today: time::Date,
+}
+
+impl Default for CalendarOptions {
+    fn default() -> Self {
+        CalendarOptions {
+            series: 25,
+            seed: 42,
+            today: today_utc(),
+        }
+    }
+}
+
+/// What [`generate_calendar`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CalendarStats {
+    pub files: usize,
+    pub series: usize,
+    pub bytes: u64,
+}
+
+const BERLIN: &str = "Europe/Berlin";
+const NEW_YORK: &str = "America/New_York";
+
+enum When {
+    /// Local wall-clock start in `tz`, length in minutes.
+    Timed {
+        date: time::Date,
+        hour: u8,
+        minute: u8,
+        tz: &'static str,
+        minutes: i64,
+    },
+    AllDay {
+        date: time::Date,
+        days: i64,
+    },
+}
+
+struct Override {
+    original: time::Date,
+    date: time::Date,
+    hour: u8,
+    note: &'static str,
+}
+
+struct Event {
+    calendar: &'static str,
+    uid: String,
+    summary: String,
+    description: String,
+    location: Option<String>,
+    when: When,
+    rrule: Option<String>,
+    exdates: Vec<time::Date>,
+    organizer: Option<Who>,
+    attendees: Vec<Who>,
+    overrides: Vec<Override>,
+    categories: &'static str,
+}
+
+fn next_weekday(from: time::Date, day: time::Weekday) -> time::Date {
+    let mut d = from;
+    while d.weekday() != day {
+        d = d.next_day().expect("date in range");
+    }
+    d
+}
+
+/// The `n`th `day` of the month of `date`.
+fn nth_weekday(date: time::Date, day: time::Weekday, n: u8) -> time::Date {
+    let first = date.replace_day(1).expect("day 1 exists");
+    next_weekday(first, day) + time::Duration::weeks(i64::from(n) - 1)
+}
+
+fn add_months(date: time::Date, months: i32) -> time::Date {
+    let total = date.year() * 12 + i32::from(u8::from(date.month())) - 1 + months;
+    let month = time::Month::try_from((total.rem_euclid(12) + 1) as u8).expect("month");
+    time::Date::from_calendar_date(total.div_euclid(12), month, 1).expect("date in range")
+}
+
+fn zoom(rng: &mut Rng) -> String {
+    format!(
+        "https://halcyonworks.zoom.us/j/{}{:05}",
+        rng.range(81000, 99999),
+        rng.range(0, 99999)
+    )
+}
+
+fn meet(rng: &mut Rng) -> String {
+    const L: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
+    let mut code = String::new();
+    for (i, n) in [3, 4, 3].iter().enumerate() {
+        if i > 0 {
+            code.push('-');
+        }
+        for _ in 0..*n {
+            code.push(L[rng.below(L.len())] as char);
+        }
+    }
+    format!("https://meet.google.com/{code}")
+}
+
+fn team_members(team: &str) -> Vec<usize> {
+    (0..EMPLOYEES.len())
+        .filter(|&i| EMPLOYEES[i].team == team)
+        .collect()
+}
+
+/// Every series, in the order they are kept when fewer are asked for.
+fn calendar_events(rng: &mut Rng, today: time::Date) -> Vec<Event> {
+    use time::Weekday::*;
+    let start = today - time::Duration::weeks(10);
+    let mut ev: Vec<Event> = Vec::new();
+    let uid = |cal: &str, n: usize| format!("{cal}-{n:03}@{ORG_DOMAIN}");
+
+    // 1. The Acme monthly review: 2nd Tuesday, New York, with one occurrence moved.
+    let first_review = nth_weekday(add_months(today, -3), Tuesday, 2);
+    let next_month = nth_weekday(add_months(today, 1), Tuesday, 2);
+    let moved_to = next_month + time::Duration::days(1);
+    ev.push(Event {
+        calendar: "acme",
+        uid: uid("acme", 1),
+        summary: "Acme Corp monthly review".into(),
+        description: "Monthly account review with Acme Corp.\nAgenda: the Acme renewal ($480,000, Enterprise plan, closing Q2 2026), EU data residency (Project Nimbus), open support tickets, next steps.".into(),
+        location: Some(zoom(rng)),
+        when: When::Timed { date: first_review, hour: 11, minute: 0, tz: NEW_YORK, minutes: 60 },
+        rrule: Some("FREQ=MONTHLY;BYDAY=2TU".into()),
+        exdates: vec![],
+        organizer: Some(staff(1)),
+        attendees: vec![staff(1), staff(4), client(0, 0), client(0, 1)],
+        overrides: vec![Override {
+            original: next_month,
+            date: moved_to,
+            hour: 14,
+            note: "Moved by a day: Janet Morales is travelling on Tuesday. Final renewal paperwork.",
+        }],
+        categories: "Customer,Acme Corp",
+    });
+    // 2. Sales pipeline review, weekly on Monday, Berlin, with one holiday skipped.
+    let monday = next_weekday(start, Monday);
+    let link = meet(rng);
+    ev.push(Event {
+        calendar: "sales",
+        uid: uid("sales", 1),
+        summary: "Sales pipeline review".into(),
+        description: format!(
+            "Weekly forecast call: walk the pipeline export, update close dates.\nJoin: {link}"
+        ),
+        location: Some("Berlin office, room Elbe".into()),
+        when: When::Timed {
+            date: monday,
+            hour: 16,
+            minute: 0,
+            tz: BERLIN,
+            minutes: 45,
+        },
+        rrule: Some("FREQ=WEEKLY;BYDAY=MO".into()),
+        exdates: vec![monday + time::Duration::weeks(13)],
+        organizer: Some(staff(0)),
+        attendees: [0, 1, 2, 3, 23].iter().map(|&i| staff(i)).collect(),
+        overrides: vec![],
+        categories: "Sales",
+    });
+    // 3. Engineering weekly sync.
+    let wednesday = next_weekday(start, Wednesday);
+    ev.push(Event {
+        calendar: "engineering",
+        uid: uid("engineering", 1),
+        summary: "Engineering weekly sync".into(),
+        description:
+            "Project updates (Falcon, Nimbus, Lighthouse, Tidewater), on-call review, hiring plan."
+                .into(),
+        location: Some(zoom(rng)),
+        when: When::Timed {
+            date: wednesday,
+            hour: 10,
+            minute: 0,
+            tz: BERLIN,
+            minutes: 60,
+        },
+        rrule: Some("FREQ=WEEKLY;BYDAY=WE".into()),
+        exdates: vec![wednesday + time::Duration::weeks(4)],
+        organizer: Some(staff(7)),
+        attendees: team_members("Engineering").into_iter().map(staff).collect(),
+        overrides: vec![],
+        categories: "Engineering",
+    });
+    // 4. Acme renewal negotiation, next week.
+    let thursday = next_weekday(today + time::Duration::days(7), Thursday);
+    ev.push(Event {
+        calendar: "acme",
+        uid: uid("acme", 2),
+        summary: "Acme Corp renewal negotiation".into(),
+        description: "Final pricing for the Acme renewal: option B (two years, 5% discount, EU data residency). Legal reviews the order form.".into(),
+        location: Some(zoom(rng)),
+        when: When::Timed { date: thursday, hour: 14, minute: 0, tz: NEW_YORK, minutes: 45 },
+        rrule: None,
+        exdates: vec![],
+        organizer: Some(staff(1)),
+        attendees: vec![staff(1), staff(0), staff(25), client(0, 0)],
+        overrides: vec![],
+        categories: "Customer,Acme Corp",
+    });
+    // 5. Globex SSO check-in, biweekly.
+    let tuesday = next_weekday(start, Tuesday);
+    let link = meet(rng);
+    ev.push(Event {
+        calendar: "globex",
+        uid: uid("globex", 1),
+        summary: "Globex single sign-on rollout check-in".into(),
+        description: format!("Project Bluebird for Globex: SAML single sign-on and SCIM provisioning per region.\nGoogle Meet: {link}"),
+        location: None,
+        when: When::Timed { date: tuesday, hour: 15, minute: 0, tz: BERLIN, minutes: 30 },
+        rrule: Some("FREQ=WEEKLY;INTERVAL=2;BYDAY=TU".into()),
+        exdates: vec![tuesday + time::Duration::weeks(8)],
+        organizer: Some(staff(2)),
+        attendees: vec![staff(2), staff(5), staff(13), client(1, 1)],
+        overrides: vec![],
+        categories: "Customer,Globex",
+    });
+    // 6. Sprint planning, biweekly.
+    ev.push(Event {
+        calendar: "engineering",
+        uid: uid("engineering", 2),
+        summary: "Sprint planning".into(),
+        description: "Plan the next two weeks; bring estimates for your project.".into(),
+        location: Some("Berlin office, room Spree".into()),
+        when: When::Timed {
+            date: monday,
+            hour: 10,
+            minute: 30,
+            tz: BERLIN,
+            minutes: 90,
+        },
+        rrule: Some("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO".into()),
+        exdates: vec![],
+        organizer: Some(staff(8)),
+        attendees: [7, 8, 9, 10, 11, 12, 13, 14, 18]
+            .iter()
+            .map(|&i| staff(i))
+            .collect(),
+        overrides: vec![],
+        categories: "Engineering",
+    });
+    // 7. All-hands, first Thursday monthly, New York afternoon = Berlin evening.
+    ev.push(Event {
+        calendar: "company",
+        uid: uid("company", 1),
+        summary: "Halcyon Works all-hands".into(),
+        description: format!(
+            "Company update from Victor Novak and Amara Nwosu, then Q&A.\nZoom: {}",
+            zoom(rng)
+        ),
+        location: None,
+        when: When::Timed {
+            date: nth_weekday(add_months(today, -2), Thursday, 1),
+            hour: 11,
+            minute: 0,
+            tz: NEW_YORK,
+            minutes: 60,
+        },
+        rrule: Some("FREQ=MONTHLY;BYDAY=1TH".into()),
+        exdates: vec![],
+        organizer: Some(staff(26)),
+        attendees: vec![],
+        overrides: vec![],
+        categories: "Company",
+    });
+    // 8. Company offsite, all day, two days.
+    ev.push(Event {
+        calendar: "company",
+        uid: uid("company", 2),
+        summary: "Company offsite (Lisbon)".into(),
+        description: "Two days of planning: roadmap, annual kickoff, team dinners.".into(),
+        location: Some("Lisbon".into()),
+        when: When::AllDay {
+            date: next_weekday(today + time::Duration::days(21), Wednesday),
+            days: 2,
+        },
+        rrule: None,
+        exdates: vec![],
+        organizer: Some(staff(27)),
+        attendees: vec![],
+        overrides: vec![],
+        categories: "Company",
+    });
+    // 9. Initech procurement call, next week.
+    ev.push(Event {
+        calendar: "initech",
+        uid: uid("initech", 1),
+        summary: "Initech expansion: order form and redlines".into(),
+        description: "Walk through the redlines on the Initech order form (200 more seats, close Q3 2026) and the SOC 2 audit evidence.".into(),
+        location: Some(zoom(rng)),
+        when: When::Timed { date: next_weekday(today + time::Duration::days(7), Tuesday), hour: 10, minute: 0, tz: NEW_YORK, minutes: 45 },
+        rrule: None,
+        exdates: vec![],
+        organizer: Some(staff(1)),
+        attendees: vec![staff(1), staff(4), staff(25), client(2, 0), client(2, 1)],
+        overrides: vec![],
+        categories: "Customer,Initech",
+    });
+    // 10. SOC 2 audit fieldwork, all day, three days.
+    ev.push(Event {
+        calendar: "engineering",
+        uid: uid("engineering", 3),
+        summary: "SOC 2 audit fieldwork (Project Lighthouse)".into(),
+        description: "Auditors on site; Chloe Dubois coordinates the audit evidence.".into(),
+        location: Some("Berlin office".into()),
+        when: When::AllDay {
+            date: next_weekday(today + time::Duration::days(10), Monday),
+            days: 3,
+        },
+        rrule: None,
+        exdates: vec![],
+        organizer: Some(staff(13)),
+        attendees: vec![staff(13), staff(12), staff(25)],
+        overrides: vec![],
+        categories: "Engineering,Security",
+    });
+    // 11-19. Check-ins with the other customers.
+    for (c, cust) in CUSTOMERS.iter().enumerate().skip(3) {
+        let day = *rng.pick(&[Monday, Tuesday, Wednesday, Thursday, Friday]);
+        let biweekly = rng.chance(50);
+        let first = next_weekday(start + time::Duration::days(rng.range(0, 6) as i64), day);
+        let code =
+            ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][day.number_days_from_monday() as usize];
+        let link = if rng.chance(50) { zoom(rng) } else { meet(rng) };
+        ev.push(Event {
+            calendar: cust.slug,
+            uid: uid(cust.slug, 1),
+            summary: format!(
+                "{} {} check-in",
+                cust.name,
+                if biweekly { "biweekly" } else { "weekly" }
+            ),
+            description: format!(
+                "Standing call with {} about {} and the {} {}.\nJoin: {link}",
+                cust.name, cust.concern, cust.name, cust.deals[0].kind
+            ),
+            location: Some(link.clone()),
+            when: When::Timed {
+                date: first,
+                hour: rng.range(9, 12) as u8,
+                minute: *rng.pick(&[0, 30]),
+                tz: NEW_YORK,
+                minutes: 30,
+            },
+            rrule: Some(if biweekly {
+                format!("FREQ=WEEKLY;INTERVAL=2;BYDAY={code}")
+            } else {
+                format!("FREQ=WEEKLY;BYDAY={code}")
+            }),
+            exdates: if rng.chance(50) {
+                vec![first + time::Duration::weeks(6)]
+            } else {
+                vec![]
+            },
+            organizer: Some(staff(cust.csm)),
+            attendees: vec![
+                staff(cust.owner),
+                staff(cust.csm),
+                client(c, 0),
+                client(c, 1),
+            ],
+            overrides: vec![],
+            categories: "Customer",
+        });
+    }
+    // 20-. Team rituals.
+    let rituals: [(&str, &str, &str, time::Weekday, u8, &str, usize); 8] = [
+        (
+            "customer-success",
+            "Support escalation review",
+            "Customer Success",
+            Thursday,
+            10,
+            NEW_YORK,
+            4,
+        ),
+        (
+            "product",
+            "Roadmap planning",
+            "Product",
+            Tuesday,
+            14,
+            BERLIN,
+            17,
+        ),
+        (
+            "product",
+            "Design critique",
+            "Product",
+            Friday,
+            11,
+            BERLIN,
+            19,
+        ),
+        (
+            "engineering",
+            "On-call handoff",
+            "Engineering",
+            Friday,
+            9,
+            NEW_YORK,
+            12,
+        ),
+        (
+            "company",
+            "Leadership staff meeting",
+            "Executive",
+            Monday,
+            9,
+            NEW_YORK,
+            26,
+        ),
+        (
+            "customer-success",
+            "Customer health score review",
+            "Customer Success",
+            Wednesday,
+            15,
+            BERLIN,
+            4,
+        ),
+        ("sales", "Deal desk", "Sales", Thursday, 16, BERLIN, 0),
+        (
+            "engineering",
+            "Project Falcon design review",
+            "Engineering",
+            Thursday,
+            15,
+            BERLIN,
+            8,
+        ),
+    ];
+    for (n, (cal, summary, team, day, hour, tz, organizer)) in rituals.into_iter().enumerate() {
+        let first = next_weekday(start, day);
+        let mut attendees: Vec<Who> = team_members(team).into_iter().map(staff).collect();
+        if attendees.is_empty() {
+            attendees.push(staff(organizer));
+        }
+        ev.push(Event {
+            calendar: cal,
+            uid: uid(cal, 10 + n),
+            summary: summary.into(),
+            description: format!("{summary} for the {team} team. Notes go to the wiki."),
+            location: Some(if n % 2 == 0 { zoom(rng) } else { meet(rng) }),
+            when: When::Timed {
+                date: first,
+                hour,
+                minute: 0,
+                tz,
+                minutes: 45,
+            },
+            rrule: Some(format!(
+                "FREQ=WEEKLY;{}BYDAY={}",
+                if n % 3 == 1 { "INTERVAL=2;" } else { "" },
+                ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][day.number_days_from_monday() as usize]
+            )),
+            exdates: vec![],
+            organizer: Some(staff(organizer)),
+            attendees,
+            overrides: vec![],
+            categories: "Team",
+        });
+    }
+    // Public holidays, all day.
+    ev.push(Event {
+        calendar: "company",
+        uid: uid("company", 3),
+        summary: "Office closed (public holiday)".into(),
+        description: "Berlin and New York offices closed.".into(),
+        location: None,
+        when: When::AllDay {
+            date: monday + time::Duration::weeks(13),
+            days: 1,
+        },
+        rrule: None,
+        exdates: vec![],
+        organizer: None,
+        attendees: vec![],
+        overrides: vec![],
+        categories: "Holiday",
+    });
+    ev
+}
+
+/// Writes `options.series` event series as `.ics` files (one per team or customer) under `dir`.
+pub fn generate_calendar(dir: &Path, options: &CalendarOptions) -> std::io::Result<CalendarStats> {
+    std::fs::create_dir_all(dir)?;
+    let mut rng = Rng::for_document(options.seed ^ 0x0063_616C, usize::MAX);
+    let mut events = calendar_events(&mut rng, options.today);
+    events.truncate(options.series);
+    let mut files: Vec<&'static str> = Vec::new();
+    for e in &events {
+        if !files.contains(&e.calendar) {
+            files.push(e.calendar);
+        }
+    }
+    let stamp = format!(
+        "{:04}{:02}{:02}T080000Z",
+        options.today.year(),
+        u8::from(options.today.month()),
+        options.today.day()
+    );
+    let mut stats = CalendarStats {
+        series: events.len(),
+        ..CalendarStats::default()
+    };
+    for cal in files {
+        let title = CUSTOMERS
+            .iter()
+            .find(|c| c.slug == cal)
+            .map(|c| format!("{ORG_NAME}: {}", c.name))
+            .unwrap_or_else(|| format!("{ORG_NAME}: {}", capitalise(&cal.replace('-', " "))));
+        let mut out = String::new();
+        for line in [
+            "BEGIN:VCALENDAR",
+            "VERSION:2.0",
+            "PRODID:-//Halcyon Works//ctx demo//EN",
+            "CALSCALE:GREGORIAN",
+            "METHOD:PUBLISH",
+        ] {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+        ical_line(&mut out, &format!("X-WR-CALNAME:{}", ical_text(&title)));
+        for e in events.iter().filter(|e| e.calendar == cal) {
+            render_event(&mut out, e, &stamp);
+        }
+        out.push_str("END:VCALENDAR\r\n");
+        let path = dir.join(format!("{cal}.ics"));
+        if std::fs::read(&path).ok().as_deref() != Some(out.as_bytes()) {
+            std::fs::write(&path, out.as_bytes())?;
+        }
+        stats.files += 1;
+        stats.bytes += out.len() as u64;
+    }
+    Ok(stats)
+}
+
+fn ical_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\n' => out.push_str("\\n"),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// Appends a content line folded at 75 octets.
+fn ical_line(out: &mut String, line: &str) {
+    let mut col = 0;
+    for ch in line.chars() {
+        if col + ch.len_utf8() > 75 {
+            out.push_str("\r\n ");
+            col = 1;
+        }
+        out.push(ch);
+        col += ch.len_utf8();
+    }
+    out.push_str("\r\n");
+}
+
+fn ical_date(d: time::Date) -> String {
+    format!("{:04}{:02}{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn ical_person(prop: &str, w: &Who, attendee: bool) -> String {
+    let extra = if attendee {
+        ";ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED"
+    } else {
+        ""
+    };
+    format!("{prop};CN=\"{}\"{extra}:mailto:{}", w.name, w.email)
+}
+
+fn render_event(out: &mut String, e: &Event, stamp: &str) {
+    let timed = |date: time::Date, hour: u8, minute: u8, tz: &str| {
+        format!(";TZID={tz}:{}T{hour:02}{minute:02}00", ical_date(date))
+    };
+    let common = |out: &mut String, summary: &str, description: &str| {
+        ical_line(out, &format!("UID:{}", e.uid));
+        ical_line(out, &format!("DTSTAMP:{stamp}"));
+        ical_line(out, &format!("SUMMARY:{}", ical_text(summary)));
+        ical_line(out, &format!("DESCRIPTION:{}", ical_text(description)));
+        if let Some(location) = &e.location {
+            ical_line(out, &format!("LOCATION:{}", ical_text(location)));
+        }
+        if let Some(org) = &e.organizer {
+            ical_line(out, &ical_person("ORGANIZER", org, false));
+        }
+        for a in &e.attendees {
+            ical_line(out, &ical_person("ATTENDEE", a, true));
+        }
+        ical_line(out, &format!("CATEGORIES:{}", e.categories));
+        ical_line(out, "STATUS:CONFIRMED");
+    };
+    out.push_str("BEGIN:VEVENT\r\n");
+    common(out, &e.summary, &e.description);
+    match e.when {
+        When::Timed {
+            date,
+            hour,
+            minute,
+            tz,
+            minutes,
+        } => {
+            let end = date.with_hms(hour, minute, 0).expect("valid time")
+                + time::Duration::minutes(minutes);
+            ical_line(out, &format!("DTSTART{}", timed(date, hour, minute, tz)));
+            ical_line(
+                out,
+                &format!("DTEND{}", timed(end.date(), end.hour(), end.minute(), tz)),
+            );
+            if !e.exdates.is_empty() {
+                let list: Vec<String> = e
+                    .exdates
+                    .iter()
+                    .map(|d| format!("{}T{hour:02}{minute:02}00", ical_date(*d)))
+                    .collect();
+                ical_line(out, &format!("EXDATE;TZID={tz}:{}", list.join(",")));
+            }
+        }
+        When::AllDay { date, days } => {
+            ical_line(out, &format!("DTSTART;VALUE=DATE:{}", ical_date(date)));
+            ical_line(
+                out,
+                &format!(
+                    "DTEND;VALUE=DATE:{}",
+                    ical_date(date + time::Duration::days(days))
+                ),
+            );
+            ical_line(out, "TRANSP:TRANSPARENT");
+        }
+    }
+    if let Some(rule) = &e.rrule {
+        ical_line(out, &format!("RRULE:{rule}"));
+    }
+    out.push_str("END:VEVENT\r\n");
+    for o in &e.overrides {
+        let When::Timed {
+            hour,
+            minute,
+            tz,
+            minutes,
+            ..
+        } = e.when
+        else {
+            continue;
+        };
+        out.push_str("BEGIN:VEVENT\r\n");
+        common(out, &e.summary, &format!("{}\n{}", o.note, e.description));
+        ical_line(
+            out,
+            &format!("RECURRENCE-ID{}", timed(o.original, hour, minute, tz)),
+        );
+        let end = o.date.with_hms(o.hour, minute, 0).expect("valid time")
+            + time::Duration::minutes(minutes);
+        ical_line(
+            out,
+            &format!("DTSTART{}", timed(o.date, o.hour, minute, tz)),
+        );
+        ical_line(
+            out,
+            &format!("DTEND{}", timed(end.date(), end.hour(), end.minute(), tz)),
+        );
+        ical_line(out, "SEQUENCE:1");
+        out.push_str("END:VEVENT\r\n");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1959,6 +3513,201 @@ mod tests {
         for dir in [a, b, c] {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+
+    fn test_day() -> time::Date {
+        time::Date::from_calendar_date(2026, time::Month::November, 28).unwrap()
+    }
+
+    #[test]
+    fn mail_is_deterministic_and_parses() {
+        use ctx_connector_mail::message::{MailLimits, parse_message};
+        let (a, b, c) = (scratch("mail-a"), scratch("mail-b"), scratch("mail-c"));
+        let options = MailOptions {
+            today: test_day(),
+            ..MailOptions::default()
+        };
+        let stats = generate_mail(&a, &options).unwrap();
+        assert_eq!(stats, generate_mail(&b, &options).unwrap());
+        assert_eq!(stats.messages, 150);
+        assert!(
+            stats.threads >= 40 && stats.folders >= 5 && stats.unread > 0,
+            "{stats:?}"
+        );
+        let files = read_all(&a);
+        assert_eq!(files.len(), 150);
+        assert_eq!(files, read_all(&b));
+        // Regenerating in place changes nothing and leaves no stale files.
+        generate_mail(&a, &options).unwrap();
+        assert_eq!(read_all(&a), files);
+        let other = MailOptions {
+            seed: 7,
+            ..options.clone()
+        };
+        generate_mail(&c, &other).unwrap();
+        assert_ne!(read_all(&c), files);
+        // A later day in the same directory replaces the generated messages.
+        let later = MailOptions {
+            today: test_day().next_day().unwrap(),
+            ..options.clone()
+        };
+        generate_mail(&c, &later).unwrap();
+        assert_eq!(read_all(&c).len(), 150);
+
+        let limits = MailLimits::default();
+        let (mut replies, mut attachments, mut html, mut latin1, mut encoded) = (0, 0, 0, 0, 0);
+        let mut acme_thread = 0;
+        for (path, raw) in &files {
+            let name = path.file_name().unwrap().to_str().unwrap();
+            assert!(name.contains(".demo"), "{name}");
+            let in_cur = path.parent().unwrap().ends_with("cur");
+            assert_eq!(in_cur, name.contains(":2,"), "{path:?}");
+            assert!(
+                !raw.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'),
+                "bare LF in {path:?}"
+            );
+            let m = parse_message(raw, &limits).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            assert!(
+                !m.subject.is_empty() && m.date_ms.is_some() && m.message_id.is_some(),
+                "{path:?}"
+            );
+            assert!(
+                m.from[0].name.is_some() && m.from[0].email.is_some(),
+                "{path:?}"
+            );
+            assert!(!m.to.is_empty(), "{path:?}");
+            assert!(!m.body.trim().is_empty(), "{path:?}");
+            let text = String::from_utf8_lossy(raw);
+            if !m.in_reply_to.is_empty() {
+                replies += 1;
+                assert!(m.subject.starts_with("Re: "), "{}", m.subject);
+                assert!(
+                    m.body.contains(" wrote:\n> ") || m.body.contains(" wrote:\n>"),
+                    "{}",
+                    m.body
+                );
+                assert_eq!(m.references.last(), m.in_reply_to.first());
+            }
+            if !m.attachments.is_empty() {
+                attachments += 1;
+                let att = &m.attachments[0];
+                assert!(
+                    att.text
+                        .as_deref()
+                        .is_some_and(|t| t.contains(',') || t.contains("Initech")),
+                    "{att:?}"
+                );
+            }
+            if text.contains("Content-Type: text/html") && !text.contains("text/plain") {
+                html += 1;
+            }
+            if text.contains("charset=ISO-8859-1") {
+                latin1 += 1;
+                assert!(
+                    m.body.contains("Z\u{fc}rich") && m.body.contains("caf\u{e9}"),
+                    "{}",
+                    m.body
+                );
+            }
+            if text.contains("Subject: =?UTF-8?B?") || text.contains("Subject: Re: =?UTF-8?B?") {
+                encoded += 1;
+                assert!(m.subject.contains("Z\u{fc}rich"), "{}", m.subject);
+            }
+            if m.subject.contains("Acme Corp renewal") {
+                acme_thread += 1;
+                assert!(path.starts_with(".Customers.Acme"), "{path:?}");
+            }
+        }
+        assert!(replies > 40, "{replies}");
+        assert!(attachments >= 3, "{attachments}");
+        assert!(
+            html >= 1 && latin1 == 1 && encoded >= 2,
+            "{html} {latin1} {encoded}"
+        );
+        assert_eq!(acme_thread, 4);
+        for dir in [a, b, c] {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    #[test]
+    fn calendars_are_deterministic_and_parse() {
+        use ctx_connector_calendar::parse_calendar;
+        let (a, b) = (scratch("cal-a"), scratch("cal-b"));
+        let options = CalendarOptions {
+            today: test_day(),
+            ..CalendarOptions::default()
+        };
+        let stats = generate_calendar(&a, &options).unwrap();
+        assert_eq!(stats, generate_calendar(&b, &options).unwrap());
+        assert_eq!(stats.series, 25);
+        let files = read_all(&a);
+        assert_eq!(files.len(), stats.files);
+        assert!(files.len() >= 8, "{}", files.len());
+        assert_eq!(files, read_all(&b));
+
+        let today = test_day().to_string();
+        let next_week_end = (test_day() + time::Duration::days(14)).to_string();
+        let (mut entries, mut overrides, mut all_day, mut exdates, mut links) = (0, 0, 0, 0, 0);
+        let (mut berlin, mut new_york, mut upcoming, mut weekly) = (0, 0, 0, 0);
+        let mut review = false;
+        for (path, raw) in &files {
+            assert!(path.extension().is_some_and(|e| e == "ics"));
+            let text = std::str::from_utf8(raw).unwrap();
+            assert!(text.lines().all(|l| l.len() <= 76), "{path:?}");
+            let cal = parse_calendar(text);
+            assert_eq!(cal.problems, 0, "{path:?}");
+            assert!(cal.name.is_some());
+            for e in &cal.entries {
+                entries += 1;
+                overrides += usize::from(e.recurrence_id.is_some());
+                all_day += usize::from(e.start.is_some_and(|s| s.is_date()));
+                exdates += usize::from(!e.exdates.is_empty());
+                links += usize::from(e.conference_url.is_some());
+                weekly += usize::from(e.rrule.as_deref().is_some_and(|r| r.contains("WEEKLY")));
+                let zone = e.start.map(|s| s.zone().to_string()).unwrap_or_default();
+                berlin += usize::from(zone == "Europe/Berlin");
+                new_york += usize::from(zone == "America/New_York");
+                let start = e.start.unwrap().naive().date().to_string();
+                upcoming += usize::from(start >= today && start <= next_week_end);
+                if e.rrule.as_deref() == Some("FREQ=MONTHLY;BYDAY=2TU") {
+                    review = true;
+                    assert!(e.summary.as_deref().unwrap().contains("Acme"));
+                    assert!(e.attendees.iter().any(|p| p.email.as_deref()
+                        == Some("janet.morales@acme-corp.com")
+                        && p.name.as_deref() == Some("Janet Morales")));
+                }
+            }
+        }
+        assert!(review);
+        assert!(entries > 25, "{entries}");
+        assert_eq!(overrides, 1);
+        assert!(all_day >= 2 && exdates >= 3 && links >= 10 && weekly >= 10);
+        assert!(berlin >= 5 && new_york >= 5, "{berlin} {new_york}");
+        assert!(
+            upcoming >= 3,
+            "single meetings in the next two weeks: {upcoming}"
+        );
+        for dir in [a, b] {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    #[test]
+    fn encoders() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(latin1_qp("a=b \u{fc}"), "a=3Db =FC\r\n");
+        let mut out = String::new();
+        ical_line(&mut out, &"x".repeat(100));
+        assert_eq!(
+            out,
+            format!("{}\r\n {}\r\n", "x".repeat(75), "x".repeat(25))
+        );
+        let utc = test_day().with_hms(9, 5, 0).unwrap();
+        assert_eq!(rfc5322_date(utc, -300), "Sat, 28 Nov 2026 04:05:00 -0500");
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! `ctx demo`: the product on a fresh machine, in one command.
 //!
-//! 1. generate a sample corpus (see [`crate::corpus`]) in a temporary directory (or `--dir`);
-//! 2. write a config with one `files` connector over it and start an embedded daemon;
-//! 3. connect a real client over the daemon's Unix socket and wait for the first pass;
+//! 1. generate a sample corpus (see [`crate::corpus`]) in a temporary directory (or `--dir`):
+//!    documents in `corpus/`, a Maildir++ tree in `Mail/`, `.ics` calendars in `calendars/`
+//!    (mail and meetings are dated around today, so they depend on the seed and the date);
+//! 2. write a config with a `files`, a `maildir` and an `ics` connector over them and start an
+//!    embedded daemon;
+//! 3. connect a real client over the daemon's Unix socket and wait for every first pass;
 //! 4. run the demo queries at a few budgets and show what came back;
 //! 5. explain how to go on, and stop the daemon (after Ctrl-C with `--keep`).
 
@@ -15,12 +18,18 @@ use clap::Args;
 use ctx_client::{Client, pb};
 
 use crate::client::{ConfigFailure, call_error, usage};
-use crate::corpus::{self, CorpusOptions};
+use crate::corpus::{self, CalendarOptions, CorpusOptions, MailOptions};
 use crate::fmt::{clip, micros, stdout, thousands};
 use crate::status::{WaitTarget, wait_for};
 
 /// Name of the demo's files connector.
 const SOURCE: &str = "documents";
+/// Name of the demo's maildir connector.
+const MAIL_SOURCE: &str = "mail";
+/// Name of the demo's ics connector.
+const CALENDAR_SOURCE: &str = "calendar";
+/// Items listed per query.
+const SHOWN_ITEMS: usize = 5;
 /// Budgets every demo query runs at.
 const BUDGETS: [u32; 3] = [2_000, 8_192, 32_000];
 /// The budget whose items are listed and rendered.
@@ -39,7 +48,14 @@ pub struct DemoArgs {
     /// Number of sample documents to generate.
     #[arg(long, value_name = "N", default_value_t = CorpusOptions::default().documents)]
     pub docs: usize,
-    /// Seed of the corpus generator (the same seed gives the same files).
+    /// Number of sample mail messages (a Maildir tree; 0: no mail connector).
+    #[arg(long, value_name = "N", default_value_t = MailOptions::default().messages)]
+    pub mail: usize,
+    /// Number of sample calendar event series (.ics files; 0: no calendar connector).
+    #[arg(long, value_name = "N", default_value_t = CalendarOptions::default().series)]
+    pub events: usize,
+    /// Seed of the corpus generator (the same seed gives the same documents; mail and meetings
+    /// are dated around today, so they are the same for the same seed on the same day).
     #[arg(long, value_name = "N", default_value_t = CorpusOptions::default().seed)]
     pub seed: u64,
     /// Show the embedded daemon's info logs (default: warnings only; RUST_LOG also works).
@@ -131,9 +147,49 @@ async fn demo(args: &DemoArgs, root: &Path) -> anyhow::Result<()> {
         thousands(stats.bytes / 1024),
         started.elapsed().as_secs_f64()
     );
+    let today = corpus::today_utc();
+    let mail_dir = (args.mail > 0).then(|| root.join("Mail"));
+    if let Some(dir) = &mail_dir {
+        let options = MailOptions {
+            messages: args.mail,
+            seed: args.seed,
+            today,
+        };
+        let stats = corpus::generate_mail(dir, &options)
+            .with_context(|| format!("cannot write the sample mail to {}", dir.display()))?;
+        eprintln!(
+            "      {} mail messages in {} threads and {} folders ({} unread) in {}",
+            thousands(stats.messages as u64),
+            stats.threads,
+            stats.folders,
+            stats.unread,
+            dir.display()
+        );
+    }
+    let calendar_dir = (args.events > 0).then(|| root.join("calendars"));
+    if let Some(dir) = &calendar_dir {
+        let options = CalendarOptions {
+            series: args.events,
+            seed: args.seed,
+            today,
+        };
+        let stats = corpus::generate_calendar(dir, &options)
+            .with_context(|| format!("cannot write the sample calendars to {}", dir.display()))?;
+        eprintln!(
+            "      {} event series in {} calendars in {}",
+            stats.series,
+            stats.files,
+            dir.display()
+        );
+    }
 
     // 2. Configuration and an embedded daemon.
-    let config_path = write_config(root, &corpus_dir)?;
+    let config_path = write_config(
+        root,
+        &corpus_dir,
+        mail_dir.as_deref(),
+        calendar_dir.as_deref(),
+    )?;
     let config = ctx_config::load(&ctx_config::ConfigSource::explicit(&config_path), &demo_env)
         .map_err(|errors| anyhow::Error::new(ConfigFailure(errors)))?;
     let socket = config.daemon.socket.clone();
@@ -171,13 +227,16 @@ async fn with_daemon(
     let mut client = crate::client::connect_unix(socket, "the embedded daemon").await?;
     eprintln!("[3/5] indexing (waiting for the first sync pass and the search index)");
     let index_started = Instant::now();
-    let status = wait_for(
-        &mut client,
-        &[WaitTarget::first_pass(SOURCE)],
-        Duration::from_secs(300),
-    )
-    .await
-    .context("indexing the sample corpus failed")?;
+    let mut targets = vec![WaitTarget::first_pass(SOURCE)];
+    if args.mail > 0 {
+        targets.push(WaitTarget::first_pass(MAIL_SOURCE));
+    }
+    if args.events > 0 {
+        targets.push(WaitTarget::first_pass(CALENDAR_SOURCE));
+    }
+    let status = wait_for(&mut client, &targets, Duration::from_secs(300))
+        .await
+        .context("indexing the sample corpus failed")?;
     eprintln!(
         "      {} items indexed in {:.1} s",
         thousands(status.total_items),
@@ -211,11 +270,13 @@ async fn with_daemon(
         if let Some(response) = shown_response {
             if response.items.is_empty() {
                 let _ = writeln!(out, "   (nothing related found)");
+            } else {
+                let _ = writeln!(out, "   kinds: {}", kind_summary(&response.items));
             }
-            for (n, item) in response.items.iter().take(3).enumerate() {
+            for (n, item) in response.items.iter().take(SHOWN_ITEMS).enumerate() {
                 let _ = writeln!(
                     out,
-                    "   {}. {}  [{} {}]\n      why: {}",
+                    "   {}. {}  [{} from {}]\n      why: {}",
                     n + 1,
                     clip(
                         if item.title.is_empty() {
@@ -225,8 +286,8 @@ async fn with_daemon(
                         },
                         70
                     ),
-                    item.source,
                     item.kind,
+                    item.source,
                     clip(&item.why, 100)
                 );
             }
@@ -276,8 +337,10 @@ async fn with_daemon(
              ctx --socket {sock} query \"{example}\" --budget 4000\n  \
              ctx --socket {sock} query \"{example}\" --json | jq '.items[].title'\n  \
              ctx --socket {sock} search \"renewal\" --limit 5\n  \
+             ctx --socket {sock} query \"Janet Morales\" --budget 4000\n  \
              ctx --socket {sock} status\n\
-             Files added or changed in {} are indexed as they change.",
+             Files added or changed in {} (and mail in Mail/, calendars in calendars/ next to it) \
+             are indexed as they change.",
             shell_quote(&corpus_dir.display().to_string())
         );
     } else {
@@ -290,6 +353,23 @@ async fn with_daemon(
     }
     stdout(&out).context("cannot write to stdout")?;
     Ok(args.keep)
+}
+
+/// `3 document, 2 email, 1 event`: how many items of each kind, most first.
+fn kind_summary(items: &[pb::ContextItem]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for item in items {
+        match counts.iter_mut().find(|(k, _)| *k == item.kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((&item.kind, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    counts
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn grab(
@@ -320,8 +400,14 @@ fn demo_env(name: &str) -> Option<String> {
     }
 }
 
-/// Writes `config.toml` and `connectors.d/documents.toml` into `root`; returns the main file.
-fn write_config(root: &Path, corpus_dir: &Path) -> anyhow::Result<PathBuf> {
+/// Writes `config.toml` and `connectors.d/documents.toml` (plus `mail.toml` and `calendar.toml`
+/// when given those directories) into `root`; returns the main file.
+fn write_config(
+    root: &Path,
+    corpus_dir: &Path,
+    mail_dir: Option<&Path>,
+    calendar_dir: Option<&Path>,
+) -> anyhow::Result<PathBuf> {
     let data_dir = root.join("data");
     let mut socket = root.join("ctxd.sock");
     // Unix socket paths are limited to ~108 bytes; a deep --dir would not fit.
@@ -343,9 +429,36 @@ fn write_config(root: &Path, corpus_dir: &Path) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("cannot create {}", connectors.display()))?;
     std::fs::write(&config_path, main)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
-    let connector_path = connectors.join(format!("{SOURCE}.toml"));
-    std::fs::write(&connector_path, connector)
-        .with_context(|| format!("cannot write {}", connector_path.display()))?;
+    let mut files = vec![(SOURCE, connector)];
+    if let Some(dir) = mail_dir {
+        files.push((
+            MAIL_SOURCE,
+            format!(
+                "# Written by `ctx demo`: the generated sample mailbox (Maildir++).\ntype = \"maildir\"\nenabled = true\npath = {}\n",
+                toml_string(&dir.display().to_string()),
+            ),
+        ));
+    }
+    if let Some(dir) = calendar_dir {
+        files.push((
+            CALENDAR_SOURCE,
+            format!(
+                "# Written by `ctx demo`: the generated sample calendars.\ntype = \"ics\"\nenabled = true\npaths = [{}]\n",
+                toml_string(&dir.display().to_string()),
+            ),
+        ));
+    }
+    for name in [MAIL_SOURCE, CALENDAR_SOURCE] {
+        // A previous run with mail or calendars, now without: drop its connector.
+        if !files.iter().any(|(n, _)| *n == name) {
+            let _ = std::fs::remove_file(connectors.join(format!("{name}.toml")));
+        }
+    }
+    for (name, text) in files {
+        let connector_path = connectors.join(format!("{name}.toml"));
+        std::fs::write(&connector_path, text)
+            .with_context(|| format!("cannot write {}", connector_path.display()))?;
+    }
     Ok(config_path)
 }
 
@@ -396,17 +509,49 @@ mod tests {
     fn config_written_by_the_demo_loads() {
         let dir = tempfile::tempdir().unwrap();
         let corpus = dir.path().join("my \"corpus\"");
-        let path = write_config(dir.path(), &corpus).unwrap();
+        let path = write_config(dir.path(), &corpus, None, None).unwrap();
         let config = ctx_config::load(&ctx_config::ConfigSource::explicit(&path), &demo_env)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.daemon.data_dir, dir.path().join("data"));
         assert_eq!(config.connectors.len(), 1);
         assert_eq!(config.connectors[0].name, SOURCE);
         assert!(config.connectors[0].enabled);
-        #[allow(irrefutable_let_patterns)]
         let ctx_config::ConnectorSettings::Files(files) = &config.connectors[0].settings else {
             panic!("not a files connector");
         };
-        assert_eq!(files.paths, vec![corpus]);
+        assert_eq!(files.paths, vec![corpus.clone()]);
+
+        let mail = dir.path().join("Mail");
+        let calendars = dir.path().join("calendars");
+        let path = write_config(dir.path(), &corpus, Some(&mail), Some(&calendars)).unwrap();
+        let config = ctx_config::load(&ctx_config::ConfigSource::explicit(&path), &demo_env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.connectors.len(), 3);
+        let by_name = |name: &str| {
+            &config
+                .connectors
+                .iter()
+                .find(|c| c.name == name)
+                .unwrap_or_else(|| panic!("no {name} connector"))
+                .settings
+        };
+        let ctx_config::ConnectorSettings::Maildir(m) = by_name(MAIL_SOURCE) else {
+            panic!("not a maildir connector");
+        };
+        assert_eq!(m.path, mail);
+        let ctx_config::ConnectorSettings::Ics(ics) = by_name(CALENDAR_SOURCE) else {
+            panic!("not an ics connector");
+        };
+        assert_eq!(ics.paths, vec![calendars]);
+        assert!(matches!(
+            by_name(SOURCE),
+            ctx_config::ConnectorSettings::Files(_)
+        ));
+
+        // Without mail and calendars again, their connectors go.
+        write_config(dir.path(), &corpus, None, None).unwrap();
+        let config = ctx_config::load(&ctx_config::ConfigSource::explicit(&path), &demo_env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.connectors.len(), 1);
     }
 }

@@ -581,7 +581,19 @@ fn demo_runs_end_to_end() {
     assert!(stdout.contains("tokens"), "{stdout}");
     assert!(stdout.contains("as a model would get it"), "{stdout}");
     assert!(stdout.contains("done in"), "{stdout}");
+    assert!(stdout.contains("[email from mail]"), "{stdout}");
+    assert!(stdout.contains("[event from calendar]"), "{stdout}");
+    assert!(stdout.contains("[document from documents]"), "{stdout}");
     assert!(work.join("corpus").is_dir());
+    assert!(
+        work.join("Mail")
+            .join(".Customers.Acme")
+            .join("cur")
+            .is_dir()
+    );
+    assert!(work.join("calendars").join("acme.ics").is_file());
+    assert!(work.join("connectors.d").join("mail.toml").is_file());
+    assert!(work.join("connectors.d").join("calendar.toml").is_file());
     assert!(work.join("data").is_dir());
     assert!(
         !work.join("ctxd.sock").exists(),
