@@ -479,7 +479,8 @@ pub fn html_title(html: &str) -> Option<String> {
 /// Renders HTML as readable plain text: no link footnotes or decoration, wide lines so that
 /// paragraphs are not hard-wrapped into fragments (the trivial decorator drops `[link]` brackets
 /// and emphasis markers, which only add noise for a model). Scripts and styles are dropped by html2text.
-fn html_to_text(html: &str) -> Result<String, ExtractError> {
+/// Shared with the mail connector's HTML bodies so documents and mail read the same.
+pub fn html_to_text(html: &str) -> Result<String, ExtractError> {
     html2text::config::with_decorator(html2text::render::TrivialDecorator::new())
         .link_footnotes(false)
         .string_from_read(html.as_bytes(), 100)
@@ -491,7 +492,7 @@ fn html_to_text(html: &str) -> Result<String, ExtractError> {
 }
 
 /// Trims trailing spaces and collapses runs of blank lines that converters leave behind.
-fn tidy(text: &str) -> String {
+pub fn tidy(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut blank_run = 0;
     for line in text.lines() {

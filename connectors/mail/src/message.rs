@@ -261,46 +261,18 @@ fn truncate_chars(mut text: String, max_chars: usize) -> (String, bool) {
 /// decoration). Called directly rather than through `ctx_extract::extract`, whose format sniffing
 /// would take an HTML body mentioning `%PDF-` near its start for a PDF.
 pub(crate) fn html_to_text(html: &str) -> String {
-    let rendered = catch_unwind(AssertUnwindSafe(|| {
-        html2text::config::with_decorator(html2text::render::TrivialDecorator::new())
-            .link_footnotes(false)
-            .string_from_read(html.as_bytes(), 100)
-    }));
-    match rendered {
-        Ok(Ok(text)) => tidy(&text),
+    match catch_unwind(AssertUnwindSafe(|| ctx_extract::html_to_text(html))) {
+        Ok(Ok(text)) => text,
         // html2text refused or panicked: mail-parser's simple tag stripper always yields something.
         Ok(Err(e)) => {
             tracing::debug!(reason = %e, "html conversion failed; stripping tags instead");
-            tidy(&mail_parser::decoders::html::html_to_text(html))
+            ctx_extract::tidy(&mail_parser::decoders::html::html_to_text(html))
         }
         Err(_) => {
             tracing::debug!("html conversion panicked; stripping tags instead");
-            tidy(&mail_parser::decoders::html::html_to_text(html))
+            ctx_extract::tidy(&mail_parser::decoders::html::html_to_text(html))
         }
     }
-}
-
-/// Trims trailing spaces and collapses runs of blank lines that converters leave behind.
-fn tidy(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut blank_run = 0;
-    for line in text.lines() {
-        let line = line.trim_end();
-        if line.is_empty() {
-            blank_run += 1;
-            if blank_run > 1 || out.is_empty() {
-                continue;
-            }
-        } else {
-            blank_run = 0;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    while out.ends_with("\n\n") {
-        out.pop();
-    }
-    out
 }
 
 /// The readable body: the text/plain parts mail-parser picked as the body (it prefers text/plain
