@@ -186,6 +186,42 @@ pub struct ItemLink {
 /// before it separately so that packing can show a thread's replies without repeating quotes.
 pub const FIELD_QUOTE_START: &str = "quote_start";
 
+/// Mail domains of free-mail providers: an address there names a person, never an
+/// organisation. Shared vocabulary: the store derives organisations from address domains and
+/// connectors (vCards, CRM) decide whether a domain names a company.
+pub const FREE_MAIL_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "ymail.com",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "pm.me",
+    "gmx.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "posteo.de",
+    "t-online.de",
+    "mail.com",
+    "yandex.com",
+    "yandex.ru",
+    "zoho.com",
+    "fastmail.com",
+    "hey.com",
+    "tutanota.com",
+    "qq.com",
+    "163.com",
+];
+
 /// One item as a connector sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {

@@ -144,33 +144,7 @@ fn contact(comp: &Component) -> Option<Contact> {
 }
 
 /// Mail domains of free-mail providers: their domain names no organisation.
-pub const FREE_MAIL_DOMAINS: &[&str] = &[
-    "gmail.com",
-    "googlemail.com",
-    "outlook.com",
-    "hotmail.com",
-    "live.com",
-    "msn.com",
-    "yahoo.com",
-    "ymail.com",
-    "icloud.com",
-    "me.com",
-    "mac.com",
-    "aol.com",
-    "gmx.de",
-    "gmx.net",
-    "gmx.com",
-    "web.de",
-    "proton.me",
-    "protonmail.com",
-    "mail.com",
-    "yandex.ru",
-    "fastmail.com",
-    "posteo.de",
-    "t-online.de",
-    "zoho.com",
-    "hey.com",
-];
+pub use ctx_connector_api::FREE_MAIL_DOMAINS;
 
 fn domain_of(email: &str) -> Option<String> {
     let domain = email.rsplit_once('@')?.1.trim().to_ascii_lowercase();

@@ -31,36 +31,7 @@ pub use tokens::{CHUNK_TARGET_TOKENS, ChunkSpan, TOKENIZER_NAME, TokenCounter, s
 pub const SCHEMA_VERSION: i64 = 2;
 
 /// Mail domains that identify a mail provider, not an organisation.
-pub const DEFAULT_FREE_MAIL_DOMAINS: &[&str] = &[
-    "gmail.com",
-    "googlemail.com",
-    "outlook.com",
-    "hotmail.com",
-    "live.com",
-    "msn.com",
-    "yahoo.com",
-    "ymail.com",
-    "icloud.com",
-    "me.com",
-    "mac.com",
-    "aol.com",
-    "proton.me",
-    "protonmail.com",
-    "pm.me",
-    "gmx.com",
-    "gmx.de",
-    "gmx.net",
-    "web.de",
-    "mail.com",
-    "yandex.com",
-    "yandex.ru",
-    "zoho.com",
-    "fastmail.com",
-    "hey.com",
-    "tutanota.com",
-    "qq.com",
-    "163.com",
-];
+pub const DEFAULT_FREE_MAIL_DOMAINS: &[&str] = ctx_connector_api::FREE_MAIL_DOMAINS;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
