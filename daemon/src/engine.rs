@@ -147,9 +147,10 @@ impl Engine {
         let (write_tx, write_rx) = mpsc::channel();
         let (wake_tx, wake_rx) = mpsc::channel::<bool>();
         let writer_wake = wake_tx.clone();
+        let writer_index = index.clone();
         let writer_thread = std::thread::Builder::new()
             .name("ctx-store-writer".into())
-            .spawn(move || writer_loop(store, write_rx, writer_wake))
+            .spawn(move || writer_loop(store, write_rx, writer_wake, &writer_index))
             .map_err(|e| DaemonError::Io {
                 what: "spawn store writer thread".into(),
                 source: e,
@@ -279,7 +280,12 @@ impl Engine {
     }
 }
 
-fn writer_loop(mut store: Store, rx: mpsc::Receiver<WriteCmd>, wake: mpsc::Sender<bool>) {
+fn writer_loop(
+    mut store: Store,
+    rx: mpsc::Receiver<WriteCmd>,
+    wake: mpsc::Sender<bool>,
+    index: &SearchIndex,
+) {
     let mut commits_since_checkpoint = 0u32;
     while let Ok(cmd) = rx.recv() {
         match cmd {
@@ -306,6 +312,22 @@ fn writer_loop(mut store: Store, rx: mpsc::Receiver<WriteCmd>, wake: mpsc::Sende
                         commits_since_checkpoint = 0;
                         if let Err(e) = store.checkpoint() {
                             tracing::warn!(error = %e, "wal checkpoint failed");
+                        }
+                        // The change log only feeds the index: what the index has durably
+                        // committed is never replayed again (a rebuild reads the items).
+                        match index.applied_seq() {
+                            Ok(applied) if applied > 0 => match store.prune_changes(applied) {
+                                Ok(n) if n > 0 => {
+                                    tracing::debug!(
+                                        entries = n,
+                                        upto = applied,
+                                        "pruned change log"
+                                    )
+                                }
+                                Ok(_) => {}
+                                Err(e) => tracing::warn!(error = %e, "change log pruning failed"),
+                            },
+                            _ => {}
                         }
                     }
                 }

@@ -356,3 +356,36 @@ proptest! {
         prop_assert_eq!(known.keys().cloned().collect::<Vec<_>>(), model.keys().cloned().collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn pruning_the_change_log_keeps_the_sequence_and_later_changes() {
+    let (_dir, mut store) = open();
+    for i in 0..5 {
+        store
+            .commit_batch(
+                "src",
+                None,
+                &batch(vec![doc(&format!("d{i}"), "x")], vec![], None),
+            )
+            .unwrap();
+    }
+    let reader = store.reader().unwrap();
+    assert_eq!(reader.max_seq().unwrap(), 5);
+    assert_eq!(store.prune_changes(3).unwrap(), 3);
+    assert_eq!(reader.max_seq().unwrap(), 5, "the sequence never goes back");
+    let left: Vec<i64> = reader
+        .changes_after(0, 100)
+        .unwrap()
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(left, [4, 5]);
+    store
+        .commit_batch("src", None, &batch(vec![doc("d9", "y")], vec![], None))
+        .unwrap();
+    assert_eq!(
+        reader.max_seq().unwrap(),
+        6,
+        "new changes continue after pruned ones"
+    );
+}
