@@ -22,9 +22,13 @@
 //! resyncs it from scratch when UIDVALIDITY changed (deleting its old items), fetches UIDs above
 //! the highest one done, re-fetches messages whose flags changed (CONDSTORE `CHANGEDSINCE` when
 //! advertised, else a comparison of every FLAGS with the stored versions) and deletes messages
-//! that are gone (`UID SEARCH ALL` against the stored ids). Folders that vanished (or are no
-//! longer wanted) lose their items. With QRESYNC a folder whose HIGHESTMODSEQ and UIDNEXT did not
-//! move is skipped without a search (QRESYNC servers count expunges in MODSEQ). Between full
+//! that are gone (`UID SEARCH ALL` against the stored ids). With QRESYNC (and
+//! [`ImapOptions::use_qresync`]) a folder past its first sync instead asks for everything since
+//! its HIGHESTMODSEQ in one round trip, `UID FETCH 1:* (FLAGS) (CHANGEDSINCE m VANISHED)`: the
+//! `VANISHED (EARLIER)` UIDs are the expunges, the FETCHes the flag changes and new messages.
+//! Folders that vanished (or are no longer wanted) lose their items. With QRESYNC a folder whose
+//! HIGHESTMODSEQ and UIDNEXT did not move is skipped without a search (QRESYNC servers count
+//! expunges in MODSEQ). Between full
 //! passes `wait_for_change` IDLEs on INBOX (re-issued every `idle_refresh`, < 29 min) and a wake
 //! triggers an INBOX-only pass.
 
@@ -101,6 +105,9 @@ pub struct ImapOptions {
     pub poll_interval: Duration,
     /// Use IDLE on INBOX when the server supports it (default true).
     pub idle: bool,
+    /// Detect expunges with QRESYNC (`VANISHED (EARLIER)`) when the server supports it, instead
+    /// of a `UID SEARCH ALL` per folder (default true).
+    pub use_qresync: bool,
     /// How long one IDLE command lasts before it is re-issued (default 25 min; servers drop
     /// clients idle for 30).
     pub idle_refresh: Duration,
@@ -126,6 +133,7 @@ impl fmt::Debug for ImapOptions {
             .field("exclude_folders", &self.exclude_folders)
             .field("poll_interval", &self.poll_interval)
             .field("idle", &self.idle)
+            .field("use_qresync", &self.use_qresync)
             .field("batch_size", &self.batch_size)
             .finish_non_exhaustive()
     }
@@ -145,6 +153,7 @@ impl ImapOptions {
             exclude_folders: ["Trash", "Spam", "Junk"].map(str::to_owned).to_vec(),
             poll_interval: Duration::from_secs(10 * 60),
             idle: true,
+            use_qresync: true,
             idle_refresh: Duration::from_secs(25 * 60),
             batch_size: 64,
             connect_timeout: Duration::from_secs(30),
@@ -664,6 +673,41 @@ fn known_folder(entries: Option<&Vec<KnownEntry>>, validity: u32) -> KnownFolder
 // Passes
 // ---------------------------------------------------------------------------------------------
 
+/// Queues the deletion of the known messages (and their attachments) that are `gone`.
+fn plan_deletes(
+    folder: &str,
+    validity: u32,
+    known: &KnownFolder,
+    gone: impl Fn(u32) -> bool,
+    plan: &mut Plan,
+) {
+    let mut uids: Vec<u32> = known.uids.keys().copied().filter(|u| gone(*u)).collect();
+    uids.sort_unstable();
+    for uid in uids {
+        plan.deletes
+            .push_back(message_external_id(folder, validity, uid));
+        for child in known.children.get(&uid).into_iter().flatten() {
+            plan.deletes.push_back(child.clone());
+        }
+    }
+}
+
+/// The known messages among `fetches` whose version (flags, MODSEQ) differs from the stored one.
+fn changed_uids(fetches: &[Fetch], known: &HashMap<u32, Option<String>>) -> Vec<u32> {
+    let mut changed = Vec::new();
+    for f in fetches {
+        let Some(uid) = f.uid else { continue };
+        let Some(known_version) = known.get(&uid) else {
+            continue;
+        };
+        let version = version_of(&flag_names(owned_flags(f).into_iter()), f.modseq);
+        if known_version.as_deref() != Some(version.as_str()) {
+            changed.push(uid);
+        }
+    }
+    changed
+}
+
 /// Which folders a pass looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {
@@ -716,6 +760,16 @@ struct Fetched {
     size: Option<u32>,
 }
 
+/// How many folder checks found their expunged messages each way (see
+/// [`ImapConnector::expunge_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpungeStats {
+    /// Checks that compared a `UID SEARCH ALL` with the stored ids.
+    pub uid_search: u64,
+    /// Checks that used QRESYNC: `UID FETCH 1:* (FLAGS) (CHANGEDSINCE m VANISHED)`.
+    pub vanished: u64,
+}
+
 /// An IMAP mailbox; see the module docs.
 pub struct ImapConnector {
     opts: ImapOptions,
@@ -733,6 +787,7 @@ pub struct ImapConnector {
     delimiter: Option<String>,
     /// A `wait_for_change` is (or was, when its future was dropped) in progress.
     waiting: bool,
+    expunge_stats: ExpungeStats,
 }
 
 impl ImapConnector {
@@ -749,7 +804,13 @@ impl ImapConnector {
             next_full: Instant::now(),
             delimiter: None,
             waiting: false,
+            expunge_stats: ExpungeStats::default(),
         }
+    }
+
+    /// How expunges were looked for so far (one count per folder check that looked).
+    pub fn expunge_stats(&self) -> ExpungeStats {
+        self.expunge_stats
     }
 
     fn reset_connection(&mut self) {
@@ -938,7 +999,54 @@ impl ImapConnector {
         {
             return Ok(());
         }
+        if let Some(m) = state.m
+            && self.opts.use_qresync
+            && self.caps.qresync
+            && !initial
+            && mailbox.exists > 0
+            && let Some((vanished, fetches)) = self.changes_since(m).await?
+        {
+            self.expunge_stats.vanished += 1;
+            plan_deletes(
+                folder,
+                validity,
+                &known,
+                |uid| vanished.contains(&uid),
+                plan,
+            );
+            let changed = changed_uids(&fetches, &known.uids);
+            let new: BTreeSet<u32> = fetches
+                .iter()
+                .filter_map(|f| f.uid)
+                .filter(|uid| *uid > state.h && !known.uids.contains_key(uid))
+                .collect();
+            let max = new.last().copied().unwrap_or(0);
+            let refetch: BTreeSet<u32> = changed.iter().copied().collect();
+            let mut fetch: VecDeque<u32> = changed.into();
+            fetch.extend(new);
+            let done_state = FolderState {
+                v: validity,
+                h: max.max(state.h).max(uid_next.saturating_sub(1)),
+                m: modseq,
+                top: None,
+                low: None,
+            };
+            self.state.folders.insert(folder.to_owned(), state);
+            plan.folders.push_back(FolderWork {
+                name: folder.to_owned(),
+                uidvalidity: validity,
+                fetch,
+                initial: false,
+                refetch,
+                done_state,
+                children: known.children,
+            });
+            return Ok(());
+        }
         let condstore = self.caps.condstore;
+        if mailbox.exists > 0 {
+            self.expunge_stats.uid_search += 1;
+        }
         let session = self.session().await?;
         let all: BTreeSet<u32> = if mailbox.exists == 0 {
             BTreeSet::new()
@@ -950,16 +1058,7 @@ impl ImapConnector {
                 .into_iter()
                 .collect()
         };
-        // Expunged messages.
-        for uid in known.uids.keys() {
-            if !all.contains(uid) {
-                plan.deletes
-                    .push_back(message_external_id(folder, validity, *uid));
-                for child in known.children.get(uid).into_iter().flatten() {
-                    plan.deletes.push_back(child.clone());
-                }
-            }
-        }
+        plan_deletes(folder, validity, &known, |uid| !all.contains(&uid), plan);
         let max = all.last().copied().unwrap_or(0);
         let mut fetch = VecDeque::new();
         // Known messages whose flags changed (re-read whole: an item is replaced, not patched).
@@ -981,16 +1080,7 @@ impl ImapConnector {
                 .try_collect()
                 .await
                 .map_err(|e| transient("fetch flags", e))?;
-            for f in &fetches {
-                let Some(uid) = f.uid else { continue };
-                let Some(known_version) = known.uids.get(&uid) else {
-                    continue;
-                };
-                let version = version_of(&flag_names(owned_flags(f).into_iter()), f.modseq);
-                if known_version.as_deref() != Some(version.as_str()) {
-                    changed.push(uid);
-                }
-            }
+            changed = changed_uids(&fetches, &known.uids);
         }
         if initial {
             let top = state.top.unwrap_or(max);
@@ -1055,6 +1145,45 @@ impl ImapConnector {
             });
         }
         Ok(())
+    }
+
+    /// QRESYNC (RFC 7162 §3.2.6) on the selected folder: the UIDs expunged since `modseq`
+    /// (`VANISHED (EARLIER)`) and the flags of every message changed or added since. `None` when
+    /// the VANISHED responses may have been lost (the unsolicited channel overflowed): the
+    /// caller then falls back to `UID SEARCH ALL`.
+    async fn changes_since(
+        &mut self,
+        modseq: u64,
+    ) -> Result<Option<(BTreeSet<u32>, Vec<Fetch>)>, ConnectorError> {
+        let session = self.session().await?;
+        // async-imap hands responses it does not know (VANISHED) to the unsolicited channel.
+        while session.unsolicited_responses.try_recv().is_ok() {}
+        let fetches: Vec<Fetch> = session
+            .uid_fetch(
+                "1:*",
+                format!("(UID FLAGS) (CHANGEDSINCE {modseq} VANISHED)"),
+            )
+            .await
+            .map_err(|e| transient("fetch changes", e))?
+            .try_collect()
+            .await
+            .map_err(|e| transient("fetch changes", e))?;
+        let overflowed = session.unsolicited_responses.is_full();
+        let mut vanished = BTreeSet::new();
+        while let Ok(response) = session.unsolicited_responses.try_recv() {
+            if let async_imap::types::UnsolicitedResponse::Other(data) = response
+                && let async_imap::imap_proto::Response::Vanished { uids, .. } = data.parsed()
+            {
+                for range in uids {
+                    vanished.extend(range.clone());
+                }
+            }
+        }
+        if overflowed {
+            tracing::debug!("imap unsolicited responses overflowed; falling back to UID SEARCH");
+            return Ok(None);
+        }
+        Ok(Some((vanished, fetches)))
     }
 
     /// Fetches `uids` of the selected folder: sizes and flags first, then the bodies of those

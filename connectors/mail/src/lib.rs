@@ -24,7 +24,7 @@ pub mod message;
 pub mod quote;
 mod watch;
 
-pub use imap::{ImapAuth, ImapConnector, ImapOptions, SecretSource, Security};
+pub use imap::{ExpungeStats, ImapAuth, ImapConnector, ImapOptions, SecretSource, Security};
 pub use maildir::{MaildirConnector, MaildirOptions};
 pub use mbox::{MboxConnector, MboxOptions};
 pub use message::{

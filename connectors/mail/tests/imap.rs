@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use ctx_connector_api::{Connector, ErrorKind, Item, ItemKind, Wake};
-use ctx_connector_mail::{ImapConnector, ImapOptions};
+use ctx_connector_mail::{ExpungeStats, ImapConnector, ImapOptions};
 use ctx_connector_testkit::{
     Conformance, ConformanceHarness, MiniStore, PassReport, pull_once, pull_pass,
 };
@@ -239,6 +239,82 @@ async fn flag_changes_and_expunges_are_mirrored() {
         Some("replied")
     );
     assert_eq!(emails(&store).len(), 3);
+}
+
+/// Expunges 2 of 10 INBOX messages, changes a flag and adds a message, then runs a pass.
+/// Returns the stats of that pass alone.
+async fn expunge_two_of_ten(use_qresync: bool) -> ExpungeStats {
+    let server = Dovecot::start();
+    let mut mail = Mail::new(&server).await;
+    let mut uids = Vec::new();
+    for i in 0..10 {
+        uids.push(
+            mail.append("INBOX", &format!("m{i}"), &format!("s{i}"), "text")
+                .await,
+        );
+    }
+    let v = mail.uidvalidity("INBOX").await;
+    let mut opts = server.options(PASSWORD);
+    opts.use_qresync = use_qresync;
+    let mut connector = ImapConnector::new(opts);
+    let mut store = MiniStore::new("imap");
+    pass(&mut connector, &mut store).await;
+    assert_eq!(emails(&store).len(), 10);
+    // A first sync of a folder has nothing to compare with: always the full search.
+    let before = connector.expunge_stats();
+    assert!(before.uid_search >= 1, "{before:?}");
+    assert_eq!(before.vanished, 0, "{before:?}");
+
+    mail.expunge("INBOX", uids[3]).await;
+    mail.expunge("INBOX", uids[7]).await;
+    mail.store("INBOX", uids[5], "+FLAGS (\\Flagged)").await;
+    let added = mail.append("INBOX", "new", "new one", "text").await;
+    let report = wake_and_pass(&mut connector, &mut store).await;
+    let mut deletes = report.deletes.clone();
+    deletes.sort();
+    let mut expected = vec![id("INBOX", v, uids[3]), id("INBOX", v, uids[7])];
+    expected.sort();
+    assert_eq!(deletes, expected);
+    let mut upserted = report.upserted_ids();
+    upserted.sort();
+    let mut want = vec![id("INBOX", v, uids[5]), id("INBOX", v, added)];
+    want.sort();
+    assert_eq!(upserted, want);
+    assert_no_duplicates(&report);
+    assert_eq!(emails(&store).len(), 9);
+    assert_eq!(
+        field(store.get(&id("INBOX", v, uids[5])).unwrap(), "flags"),
+        Some("flagged")
+    );
+    let after = connector.expunge_stats();
+    ExpungeStats {
+        uid_search: after.uid_search - before.uid_search,
+        vanished: after.vanished - before.vanished,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expunges_are_found_with_qresync_vanished() {
+    let stats = expunge_two_of_ten(true).await;
+    assert_eq!(
+        stats,
+        ExpungeStats {
+            uid_search: 0,
+            vanished: 1
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expunges_are_found_with_uid_search_without_qresync() {
+    let stats = expunge_two_of_ten(false).await;
+    assert_eq!(
+        stats,
+        ExpungeStats {
+            uid_search: 1,
+            vanished: 0
+        }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
