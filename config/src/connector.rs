@@ -472,24 +472,14 @@ fn parse_files(
     let include = globs(doc, raw.include, &mut errors);
     let exclude = globs(doc, raw.exclude, &mut errors);
 
-    let max_file_size = match &raw.max_file_size {
-        None => files_defaults::MAX_FILE_SIZE,
-        Some(size) => match size.get_ref().to_bytes() {
-            Ok(0) => {
-                errors.push(doc.at(
-                    size.span(),
-                    "`max_file_size` must be greater than zero",
-                    Some("use e.g. \"20 MiB\"; to skip a connector set `enabled = false`".into()),
-                ));
-                0
-            }
-            Ok(n) => n,
-            Err(e) => {
-                errors.push(located(doc, size.span(), "max_file_size", e));
-                0
-            }
-        },
-    };
+    let max_file_size = positive_size(
+        doc,
+        "max_file_size",
+        raw.max_file_size,
+        files_defaults::MAX_FILE_SIZE,
+        "use e.g. \"20 MiB\"; to skip a connector set `enabled = false`",
+        &mut errors,
+    );
 
     if !errors.is_empty() {
         crate::error::sort_by_position(&mut errors);
@@ -547,20 +537,39 @@ fn message_size(
     raw: Option<Spanned<SizeValue>>,
     errors: &mut Vec<ConfigError>,
 ) -> u64 {
+    positive_size(
+        doc,
+        "max_message_size",
+        raw,
+        mail_defaults::MAX_MESSAGE_SIZE,
+        "use e.g. \"50 MiB\"",
+        errors,
+    )
+}
+
+/// A size key that must be above zero (`default` when absent); `hint` is shown for zero.
+fn positive_size(
+    doc: &Doc<'_>,
+    key: &str,
+    raw: Option<Spanned<SizeValue>>,
+    default: u64,
+    hint: &str,
+    errors: &mut Vec<ConfigError>,
+) -> u64 {
     match raw {
-        None => mail_defaults::MAX_MESSAGE_SIZE,
+        None => default,
         Some(size) => match size.get_ref().to_bytes() {
             Ok(0) => {
                 errors.push(doc.at(
                     size.span(),
-                    "`max_message_size` must be greater than zero",
-                    Some("use e.g. \"50 MiB\"".into()),
+                    format!("`{key}` must be greater than zero"),
+                    Some(hint.into()),
                 ));
                 0
             }
             Ok(n) => n,
             Err(e) => {
-                errors.push(located(doc, size.span(), "max_message_size", e));
+                errors.push(located(doc, size.span(), key, e));
                 0
             }
         },
@@ -974,24 +983,14 @@ fn parse_ics(
             Some("add e.g. `paths = [\"~/Calendars\"]` or `urls = [\"https://example.com/cal.ics\"]`".into()),
         ));
     }
-    let max_file_size = match &raw.max_file_size {
-        None => ics_defaults::MAX_FILE_SIZE,
-        Some(size) => match size.get_ref().to_bytes() {
-            Ok(0) => {
-                errors.push(doc.at(
-                    size.span(),
-                    "`max_file_size` must be greater than zero",
-                    Some("use e.g. \"50 MiB\"".into()),
-                ));
-                0
-            }
-            Ok(n) => n,
-            Err(e) => {
-                errors.push(located(doc, size.span(), "max_file_size", e));
-                0
-            }
-        },
-    };
+    let max_file_size = positive_size(
+        doc,
+        "max_file_size",
+        raw.max_file_size,
+        ics_defaults::MAX_FILE_SIZE,
+        "use e.g. \"50 MiB\"",
+        &mut errors,
+    );
     if !errors.is_empty() {
         crate::error::sort_by_position(&mut errors);
         return Err(errors);
