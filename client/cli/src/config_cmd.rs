@@ -81,12 +81,7 @@ fn check(global: &GlobalArgs) -> anyhow::Result<()> {
         match &c.settings {
             ConnectorSettings::Files(f) => {
                 for p in &f.paths {
-                    let missing = if p.exists() {
-                        ""
-                    } else {
-                        "  (does not exist now)"
-                    };
-                    let _ = writeln!(out, "      path     {}{missing}", p.display());
+                    let _ = writeln!(out, "      path     {}{}", p.display(), missing(p));
                 }
                 if !f.include.is_empty() {
                     let _ = writeln!(out, "      include  {}", f.include.join(", "));
@@ -97,11 +92,98 @@ fn check(global: &GlobalArgs) -> anyhow::Result<()> {
                 let _ = writeln!(
                     out,
                     "      watch    {}, max file size {} bytes",
-                    if f.watch { "yes" } else { "no" },
+                    yes_no(f.watch),
                     f.max_file_size
                 );
             }
-            _ => {}
+            ConnectorSettings::Maildir(m) => {
+                let _ = writeln!(
+                    out,
+                    "      path     {}{}",
+                    m.path.display(),
+                    missing(&m.path)
+                );
+                folders(&mut out, &m.include_folders, &m.exclude_folders);
+                let _ = writeln!(
+                    out,
+                    "      watch    {}, max message size {} bytes",
+                    yes_no(m.watch),
+                    m.max_message_size
+                );
+            }
+            ConnectorSettings::Mbox(m) => {
+                let _ = writeln!(
+                    out,
+                    "      path     {}{}",
+                    m.path.display(),
+                    missing(&m.path)
+                );
+                let _ = writeln!(
+                    out,
+                    "      watch    {}, max message size {} bytes",
+                    yes_no(m.watch),
+                    m.max_message_size
+                );
+            }
+            ConnectorSettings::Imap(i) => {
+                let security = match i.security {
+                    ctx_config::ImapSecurity::Tls => "tls",
+                    ctx_config::ImapSecurity::StartTls => "starttls",
+                    ctx_config::ImapSecurity::Plain => "plain",
+                };
+                let login = match &i.login {
+                    ctx_config::ImapLogin::Password(secret) => {
+                        format!("password {}", secret_source(secret))
+                    }
+                    ctx_config::ImapLogin::XOAuth2(secret) => {
+                        format!("xoauth2 token {}", secret_source(secret))
+                    }
+                };
+                let _ = writeln!(out, "      server   {}:{} ({security})", i.host, i.port);
+                let _ = writeln!(out, "      login    {} with {login}", i.user);
+                folders(&mut out, &i.include_folders, &i.exclude_folders);
+                let _ = writeln!(
+                    out,
+                    "      batches  {} messages, max message size {} bytes",
+                    i.batch_size, i.max_message_size
+                );
+            }
+            ConnectorSettings::Ics(c) => {
+                for p in &c.paths {
+                    let _ = writeln!(out, "      path     {}{}", p.display(), missing(p));
+                }
+                for u in &c.urls {
+                    let _ = writeln!(out, "      url      {u}");
+                }
+                let _ = writeln!(
+                    out,
+                    "      watch    {}, occurrences {} back to {} ahead",
+                    yes_no(c.watch),
+                    humantime(c.window_past),
+                    humantime(c.window_ahead)
+                );
+            }
+            ConnectorSettings::CalDav(d) | ConnectorSettings::CardDav(d) => {
+                let _ = writeln!(out, "      url      {}", d.url);
+                match (&d.user, &d.password) {
+                    (Some(user), Some(secret)) => {
+                        let _ = writeln!(
+                            out,
+                            "      login    {user} with password {}",
+                            secret_source(secret)
+                        );
+                    }
+                    (Some(user), None) => {
+                        let _ = writeln!(out, "      login    {user} (no password)");
+                    }
+                    _ => {
+                        let _ = writeln!(out, "      login    none");
+                    }
+                }
+                if !d.collections.is_empty() {
+                    let _ = writeln!(out, "      only     {}", d.collections.join(", "));
+                }
+            }
         }
     }
     let enabled = config.enabled_connectors().count();
@@ -174,4 +256,33 @@ fn init(global: &GlobalArgs, dir: Option<PathBuf>) -> anyhow::Result<()> {
     );
     stdout(&out).context("cannot write to stdout")?;
     Ok(())
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn missing(p: &std::path::Path) -> &'static str {
+    if p.exists() {
+        ""
+    } else {
+        "  (does not exist now)"
+    }
+}
+
+fn folders(out: &mut String, include: &[String], exclude: &[String]) {
+    if !include.is_empty() {
+        let _ = writeln!(out, "      folders  {}", include.join(", "));
+    }
+    if !exclude.is_empty() {
+        let _ = writeln!(out, "      skip     {}", exclude.join(", "));
+    }
+}
+
+/// Where a secret comes from, without its value (the command or variable name is not secret).
+fn secret_source(secret: &ctx_config::Secret) -> String {
+    match secret {
+        ctx_config::Secret::Command(command) => format!("from command `{command}`"),
+        ctx_config::Secret::Env(var) => format!("from ${var}"),
+    }
 }

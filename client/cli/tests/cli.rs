@@ -608,3 +608,42 @@ fn demo_runs_end_to_end() {
     );
     assert_success(&out, &["demo (again)"]);
 }
+
+#[test]
+fn config_check_describes_mail_and_calendar_connectors_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf");
+    std::fs::create_dir_all(conf.join("connectors.d")).unwrap();
+    std::fs::write(
+        conf.join("config.toml"),
+        "[daemon]\ndata_dir = \"/tmp/x\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("connectors.d/work.toml"),
+        "type = \"imap\"\nhost = \"imap.example.com\"\nuser = \"me@example.com\"\npassword_env = \"WORK_IMAP_PASSWORD\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("connectors.d/cal.toml"),
+        "type = \"ics\"\nurls = [\"https://example.com/team.ics\"]\n",
+    )
+    .unwrap();
+    let config = conf.join("config.toml");
+    let out = ctx(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "config", "check"],
+    );
+    assert_success(&out, &["config", "check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("imap.example.com:993 (tls)"), "{text}");
+    assert!(
+        text.contains("me@example.com with password from $WORK_IMAP_PASSWORD"),
+        "{text}"
+    );
+    assert!(
+        text.contains("url      https://example.com/team.ics"),
+        "{text}"
+    );
+    assert!(text.contains("skip     Trash, Spam, Junk"), "{text}");
+}
