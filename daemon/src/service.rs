@@ -221,12 +221,15 @@ impl ContextService for ContextApi {
                     .index
                     .search(&req.query, &filters, limit, req.offset as usize)?;
             let terms = query_terms(&req.query);
+            // Two batched queries for the page, not two per hit.
+            let rowids: Vec<i64> = hits.iter().map(|h| h.rowid).collect();
+            let scores: std::collections::HashMap<i64, f32> =
+                hits.iter().map(|h| (h.rowid, h.score)).collect();
+            let mut bodies = engine.reader.bodies(&rowids)?;
             let mut out = Vec::with_capacity(hits.len());
-            for hit in hits {
-                let Some(meta) = engine.reader.pack_meta(hit.rowid)? else {
-                    continue;
-                };
-                let body = engine.reader.body(hit.rowid)?.unwrap_or_default();
+            for meta in engine.reader.pack_metas(&rowids)? {
+                let body = bodies.remove(&meta.rowid).unwrap_or_default();
+                let score = scores.get(&meta.rowid).copied().unwrap_or(0.0);
                 out.push(pb::SearchHit {
                     id: meta.id,
                     kind: meta.kind.as_str().to_string(),
@@ -234,7 +237,7 @@ impl ContextService for ContextApi {
                     title: meta.title,
                     locator: meta.locator,
                     timestamp_ms: meta.timestamp_ms.unwrap_or(0),
-                    score: hit.score,
+                    score,
                     snippet: snippet(&body, &terms),
                     tokens: meta.tokens,
                 });

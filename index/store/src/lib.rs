@@ -1016,7 +1016,7 @@ impl StoreReader {
 
     /// What packing needs of an item (no body); `None` for unknown or deleted rowids.
     pub fn pack_meta(&self, rowid: i64) -> Result<Option<PackMeta>> {
-        self.with_conn(|c| pack_meta(c, rowid))
+        Ok(self.pack_metas(&[rowid])?.pop())
     }
 
     /// [`StoreReader::pack_meta`] for many rowids, in few queries; missing ones are skipped.
@@ -1136,17 +1136,6 @@ impl StoreReader {
                 out.push(ChunkText { text, tokens });
             }
             Ok(out)
-        })
-    }
-
-    /// The full body of an item.
-    pub fn body(&self, rowid: i64) -> Result<Option<String>> {
-        self.with_conn(|c| {
-            Ok(
-                c.prepare_cached("SELECT body FROM item_bodies WHERE item_rowid = ?1")?
-                    .query_row([rowid], |r| r.get(0))
-                    .optional()?,
-            )
         })
     }
 
@@ -1338,57 +1327,6 @@ impl StoreReader {
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
-}
-
-fn pack_meta(c: &Connection, rowid: i64) -> Result<Option<PackMeta>> {
-    let row = c
-        .prepare_cached(
-            "SELECT id, source, kind, title, locator, timestamp_ms, people, thread_key, tokens, header_tokens
-             FROM items WHERE rowid = ?1 AND deleted = 0",
-        )?
-        .query_row([rowid], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<i64>>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, Option<String>>(7)?,
-                r.get::<_, u32>(8)?,
-                r.get::<_, u32>(9)?,
-            ))
-        })
-        .optional()?;
-    let Some((
-        id,
-        source,
-        kind,
-        title,
-        locator,
-        timestamp_ms,
-        people,
-        thread_key,
-        tokens,
-        header_tokens,
-    )) = row
-    else {
-        return Ok(None);
-    };
-    Ok(Some(PackMeta {
-        rowid,
-        id,
-        source,
-        kind: parse_kind(&kind)?,
-        title,
-        locator,
-        timestamp_ms,
-        people: parse_json(&people, "items.people")?,
-        thread_key,
-        tokens,
-        header_tokens,
-    }))
 }
 
 fn parse_kind(kind: &str) -> Result<ItemKind> {
