@@ -732,6 +732,35 @@ struct FolderWork {
     children: HashMap<u32, Vec<String>>,
 }
 
+impl FolderWork {
+    /// Work of an incremental pass: once `fetch` is done, every UID up to `h` is done.
+    fn incremental(
+        folder: &str,
+        uidvalidity: u32,
+        h: u32,
+        modseq: Option<u64>,
+        fetch: VecDeque<u32>,
+        refetch: BTreeSet<u32>,
+        children: HashMap<u32, Vec<String>>,
+    ) -> FolderWork {
+        FolderWork {
+            name: folder.to_owned(),
+            uidvalidity,
+            fetch,
+            initial: false,
+            refetch,
+            done_state: FolderState {
+                v: uidvalidity,
+                h,
+                m: modseq,
+                top: None,
+                low: None,
+            },
+            children,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Plan {
     folders: VecDeque<FolderWork>,
@@ -1024,23 +1053,17 @@ impl ImapConnector {
             let refetch: BTreeSet<u32> = changed.iter().copied().collect();
             let mut fetch: VecDeque<u32> = changed.into();
             fetch.extend(new);
-            let done_state = FolderState {
-                v: validity,
-                h: max.max(state.h).max(uid_next.saturating_sub(1)),
-                m: modseq,
-                top: None,
-                low: None,
-            };
+            let h = max.max(state.h).max(uid_next.saturating_sub(1));
             self.state.folders.insert(folder.to_owned(), state);
-            plan.folders.push_back(FolderWork {
-                name: folder.to_owned(),
-                uidvalidity: validity,
+            plan.folders.push_back(FolderWork::incremental(
+                folder,
+                validity,
+                h,
+                modseq,
                 fetch,
-                initial: false,
                 refetch,
-                done_state,
-                children: known.children,
-            });
+                known.children,
+            ));
             return Ok(());
         }
         let condstore = self.caps.condstore;
@@ -1126,23 +1149,17 @@ impl ImapConnector {
                 all.range(state.h.saturating_add(1)..)
                     .filter(|uid| !known.uids.contains_key(uid)),
             );
-            let done_state = FolderState {
-                v: validity,
-                h: max.max(state.h).max(uid_next.saturating_sub(1)),
-                m: modseq,
-                top: None,
-                low: None,
-            };
+            let h = max.max(state.h).max(uid_next.saturating_sub(1));
             self.state.folders.insert(folder.to_owned(), state);
-            plan.folders.push_back(FolderWork {
-                name: folder.to_owned(),
-                uidvalidity: validity,
+            plan.folders.push_back(FolderWork::incremental(
+                folder,
+                validity,
+                h,
+                modseq,
                 fetch,
-                initial: false,
                 refetch,
-                done_state,
-                children: known.children,
-            });
+                known.children,
+            ));
         }
         Ok(())
     }
