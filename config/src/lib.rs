@@ -3,7 +3,7 @@
 //! This crate owns the configuration *format* and its validation:
 //!
 //! - the main file (`$XDG_CONFIG_HOME/ctx/config.toml`, else
-//!   `~/.config/ctx/config.toml`) with `[daemon]` and `[retrieval]`;
+//!   `~/.config/ctx/config.toml`) with `[daemon]`, `[retrieval]` and `[ask]`;
 //! - one file per connector in `connectors.d/NAME.toml` next to it;
 //! - discovery (`--config` flag, then `CTX_CONFIG`, then the default path)
 //!   and the `CTX_DATA_DIR` / `CTX_SOCKET` overrides;
@@ -42,6 +42,7 @@
 //!   directories, nor check that connector paths exist);
 //! - panic on any input.
 
+mod ask;
 mod connector;
 mod error;
 mod main_file;
@@ -51,6 +52,7 @@ mod value;
 
 use std::path::{Path, PathBuf};
 
+pub use ask::{AskConfig, DEFAULT_ASK_BASE_URL, DEFAULT_ASK_BUDGET, check_ask_base_url};
 pub use connector::{
     ConnectorConfig, ConnectorSettings, DavSettings, FilesSettings, IcsSettings, ImapLogin,
     ImapSecurity, ImapSettings, MaildirSettings, MboxSettings, RESERVED_CONNECTOR_TYPES,
@@ -75,7 +77,7 @@ pub const ENV_SOCKET: &str = "CTX_SOCKET";
 pub const CONNECTORS_DIR: &str = "connectors.d";
 
 /// The fully validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The main file that was read; `None` when the default file does not
     /// exist (zero-config start).
@@ -84,6 +86,8 @@ pub struct Config {
     pub connectors_dir: PathBuf,
     pub daemon: DaemonConfig,
     pub retrieval: RetrievalConfig,
+    /// Where `ctx ask` sends questions.
+    pub ask: AskConfig,
     /// Valid connectors, sorted by name; includes disabled ones.
     pub connectors: Vec<ConnectorConfig>,
 }
@@ -202,12 +206,13 @@ pub fn load_lenient(
     };
 
     match main {
-        Ok((daemon, retrieval)) if fatal.is_empty() => Ok((
+        Ok((daemon, retrieval, ask)) if fatal.is_empty() => Ok((
             Config {
                 main_path: text.is_some().then_some(path),
                 connectors_dir,
                 daemon,
                 retrieval,
+                ask,
                 connectors,
             },
             connector_errors,

@@ -1,4 +1,4 @@
-//! The main `config.toml`: `[daemon]` and `[retrieval]`.
+//! The main `config.toml`: `[daemon]`, `[retrieval]` and `[ask]`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::ask::{AskConfig, RawAsk, build_ask};
 use crate::error::{ConfigError, Doc};
 use crate::secret::{Secret, secret_pair};
 use crate::value::{expand_path, non_empty};
@@ -56,6 +57,7 @@ impl Default for RetrievalConfig {
 struct RawMain {
     daemon: Option<RawDaemon>,
     retrieval: Option<RawRetrieval>,
+    ask: Option<RawAsk>,
 }
 
 #[derive(Deserialize, Default)]
@@ -82,7 +84,7 @@ struct RawRetrieval {
 pub(crate) fn build(
     file: Option<(&Path, &str)>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(DaemonConfig, RetrievalConfig), Vec<ConfigError>> {
+) -> Result<(DaemonConfig, RetrievalConfig, AskConfig), Vec<ConfigError>> {
     let mut errors = Vec::new();
     let (raw, doc) = match file {
         Some((path, text)) => {
@@ -128,6 +130,7 @@ pub(crate) fn build(
     let mut token = None;
     let mut log = DEFAULT_LOG.to_owned();
     let mut retrieval = RetrievalConfig::default();
+    let mut ask = AskConfig::default();
     if let Some(doc) = &doc {
         token = secret_pair(
             doc,
@@ -180,6 +183,9 @@ pub(crate) fn build(
         if let Some(raw_retrieval) = raw.retrieval {
             retrieval = build_retrieval(doc, raw_retrieval, &mut errors);
         }
+        if let Some(raw_ask) = raw.ask {
+            ask = build_ask(doc, raw_ask, &mut errors);
+        }
     }
 
     crate::error::sort_by_position(&mut errors);
@@ -193,6 +199,7 @@ pub(crate) fn build(
                 log,
             },
             retrieval,
+            ask,
         )),
         _ => Err(errors),
     }

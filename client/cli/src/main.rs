@@ -8,6 +8,7 @@
 //! Exit codes: 0 success, 1 runtime failure (daemon unreachable, sync failed, timeout...),
 //! 2 usage or configuration error. Errors go to stderr as `error: ...` plus a hint.
 
+mod ask;
 mod bench;
 mod client;
 mod config_cmd;
@@ -75,6 +76,8 @@ pub struct GlobalArgs {
 enum Command {
     /// Everything related to TEXT that fits a token budget, ready for a prompt.
     Query(query::QueryArgs),
+    /// Ask a local model (OpenAI-compatible endpoint) a QUESTION, with its context from ctxd.
+    Ask(ask::AskArgs),
     /// Ranked hits for TEXT, without packing.
     Search(query::SearchArgs),
     /// One item, whole.
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Query(args) => client::block_on(query::query(&cli.global, args)),
+        Command::Ask(args) => client::block_on(ask::ask(&cli.global, args)),
         Command::Search(args) => client::block_on(query::search(&cli.global, args)),
         Command::Get(args) => client::block_on(query::get(&cli.global, args)),
         Command::Status(args) => client::block_on(status::status(&cli.global, args)),

@@ -647,3 +647,208 @@ fn config_check_describes_mail_and_calendar_connectors_without_secrets() {
     );
     assert!(text.contains("skip     Trash, Spam, Junk"), "{text}");
 }
+
+// ------------------------------------------------------------------ ask ----
+
+/// What the fake chat endpoint received.
+struct ChatCall {
+    request_line: String,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+/// A one-shot HTTP/1.1 server on loopback speaking OpenAI's chat-completions wire format.
+/// `respond` gets the request body and returns (status line, content type, body chunks); the
+/// chunks are written with pauses between them, as a streaming server would.
+fn fake_chat_server(
+    respond: impl FnOnce(&Value) -> (&'static str, &'static str, Vec<String>) + Send + 'static,
+) -> (String, std::thread::JoinHandle<ChatCall>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut request_line = String::new();
+        reader.read_line(&mut request_line).unwrap();
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line.split_once(':').unwrap();
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+        let length: usize = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .map(|(_, v)| v.parse().unwrap())
+            .expect("the request has a content-length");
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        let (status, content_type, chunks) = respond(&body);
+        let mut stream = stream;
+        write!(
+            stream,
+            "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        for chunk in chunks {
+            stream.write_all(chunk.as_bytes()).unwrap();
+            stream.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        ChatCall {
+            request_line: request_line.trim_end().to_owned(),
+            headers,
+            body,
+        }
+    });
+    (url, handle)
+}
+
+/// Writes `[ask]` into the CLI's default config file (the daemon's config lives elsewhere).
+fn write_ask_config(d: &Daemon, ask: &str) {
+    let dir = d.dir.path().join("xdg-config/ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), format!("[ask]\n{ask}")).unwrap();
+}
+
+#[test]
+fn ask_streams_the_answer_with_the_context_and_lists_what_it_cites() {
+    let d = Daemon::start(&sample_files());
+    let (url, server) = fake_chat_server(|request| {
+        // Cite the renewal document by the id its header shows, as a model would.
+        let context = request["messages"][1]["content"].as_str().unwrap();
+        let header = context
+            .lines()
+            .find(|l| l.contains("acme/renewal.md"))
+            .expect("the renewal document is in the context");
+        let id = header.split("id: ").nth(1).unwrap().trim_end_matches(']');
+        let sse = |text: &str| {
+            format!(
+                "data: {}\n\n",
+                serde_json::json!({"object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+            )
+        };
+        let first = sse("The Acme renewal is due on 31 March ");
+        let (a, b) = first.split_at(first.len() / 2);
+        (
+            "200 OK",
+            "text/event-stream",
+            vec![
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n".into(),
+                a.to_owned(),
+                b.to_owned(),
+                ": keep-alive\n\n".into(),
+                sse(&format!("[id:{}].", &id[..8])),
+                "data: [DONE]\n\n".into(),
+            ],
+        )
+    });
+    write_ask_config(
+        &d,
+        &format!(
+            "base_url = \"{url}\"\nmodel = \"test-model\"\napi_key_command = \"echo sekrit\"\n\
+             temperature = 0.1\nbudget = 4000\n"
+        ),
+    );
+    let out = d.ctx(&["ask", "When is the Acme renewal due?"]);
+    assert_success(&out, &["ask"]);
+    let call = server.join().unwrap();
+    assert_eq!(call.request_line, "POST /v1/chat/completions HTTP/1.1");
+    assert!(
+        call.headers
+            .contains(&("authorization".into(), "Bearer sekrit".into())),
+        "{:?}",
+        call.headers
+    );
+    assert_eq!(call.body["model"], "test-model");
+    assert_eq!(call.body["stream"], true);
+    assert_eq!(call.body["temperature"], 0.1);
+    assert_eq!(call.body["messages"][0]["role"], "system");
+    assert_eq!(call.body["messages"][1]["role"], "user");
+    let user = call.body["messages"][1]["content"].as_str().unwrap();
+    assert!(user.contains("usage-based pricing"), "{user}");
+    assert!(
+        user.trim_end()
+            .ends_with("# Question\n\nWhen is the Acme renewal due?"),
+        "{user}"
+    );
+
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let renewal = d.json(&["query", "Acme renewal"])["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["locator"].as_str().unwrap().ends_with("acme/renewal.md"))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        stdout.contains(&format!(
+            "The Acme renewal is due on 31 March [id:{}].",
+            &renewal[..8]
+        )),
+        "{stdout}"
+    );
+    let cited = stdout.split("cited:").nth(1).expect("a cited list");
+    assert_eq!(cited.trim().lines().count(), 1, "{stdout}");
+    assert!(
+        cited.contains(&renewal[..8]) && cited.contains("Acme renewal"),
+        "{stdout}"
+    );
+    assert!(stderr(&out).contains("context: "), "{}", stderr(&out));
+}
+
+#[test]
+fn ask_reports_what_the_chat_endpoint_says_is_wrong() {
+    let d = Daemon::start(&sample_files());
+    let (url, server) = fake_chat_server(|_| {
+        (
+            "404 Not Found",
+            "application/json",
+            vec![
+                r#"{"error":{"message":"model 'nope' not found","type":"invalid_request_error"}}"#
+                    .into(),
+            ],
+        )
+    });
+    write_ask_config(&d, &format!("base_url = \"{url}\"\nmodel = \"nope\"\n"));
+    let out = d.ctx(&["ask", "anything about Acme?"]);
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("404") && err.contains("model 'nope' not found"),
+        "{err}"
+    );
+    assert!(err.contains("[ask] model"), "{err}");
+}
+
+#[test]
+fn ask_without_a_chat_server_explains_how_to_start_one() {
+    let d = Daemon::start(&sample_files());
+    // A port nobody listens on: bind, read it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/v1");
+    let out = d.ctx(&["ask", "--base-url", &url, "Acme?"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("cannot reach the chat endpoint"), "{err}");
+    assert!(err.contains("llama-server"), "{err}");
+    // A remote plain-http URL is refused before anything is sent.
+    let out = d.ctx(&["ask", "--base-url", "http://203.0.113.7:8080/v1", "Acme?"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not loopback"), "{}", stderr(&out));
+}
