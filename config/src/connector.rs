@@ -75,6 +75,8 @@ pub struct DavSettings {
     pub window_past: Duration,
     /// ...and this far ahead of today.
     pub window_ahead: Duration,
+    /// CalDAV: the zone of floating times (`timezone = "Europe/Berlin"`); `None`: the system's.
+    pub timezone: Option<chrono_tz::Tz>,
 }
 
 /// Defaults of `caldav` and `carddav` connectors.
@@ -99,6 +101,8 @@ pub struct IcsSettings {
     pub window_past: Duration,
     /// ...and this far ahead of today.
     pub window_ahead: Duration,
+    /// The zone of floating times (`timezone = "Europe/Berlin"`); `None`: the system's.
+    pub timezone: Option<chrono_tz::Tz>,
 }
 
 /// Defaults of `ics` connectors.
@@ -913,6 +917,7 @@ struct RawIcs {
     max_file_size: Option<Spanned<SizeValue>>,
     window_past: Option<Spanned<DurationText>>,
     window_ahead: Option<Spanned<DurationText>>,
+    timezone: Option<Spanned<String>>,
 }
 
 fn parse_ics(
@@ -954,6 +959,7 @@ fn parse_ics(
         true,
         &mut errors,
     );
+    let timezone = time_zone(doc, raw.timezone.as_ref(), &mut errors);
     let mut paths = Vec::new();
     for raw_path in raw.paths.iter().flatten() {
         match expand_path(raw_path.get_ref(), doc.path.parent(), env) {
@@ -1006,6 +1012,7 @@ fn parse_ics(
             max_file_size,
             window_past,
             window_ahead,
+            timezone,
         }),
     ))
 }
@@ -1024,6 +1031,7 @@ struct RawCalDav {
     calendars: Option<Vec<String>>,
     window_past: Option<Spanned<DurationText>>,
     window_ahead: Option<Spanned<DurationText>>,
+    timezone: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1192,6 +1200,7 @@ fn parse_caldav(doc: &Doc<'_>, type_span: std::ops::Range<usize>) -> Parsed {
     };
     let (enabled, poll_interval, url, user, password) =
         parse_dav_common(doc, type_span, "caldav", common, &mut errors);
+    let timezone = time_zone(doc, raw.timezone.as_ref(), &mut errors);
     let window_past = duration(
         doc,
         "window_past",
@@ -1222,6 +1231,7 @@ fn parse_caldav(doc: &Doc<'_>, type_span: std::ops::Range<usize>) -> Parsed {
             collections: raw.calendars.unwrap_or_default(),
             window_past,
             window_ahead,
+            timezone,
         }),
     ))
 }
@@ -1253,8 +1263,40 @@ fn parse_carddav(doc: &Doc<'_>, type_span: std::ops::Range<usize>) -> Parsed {
             collections: raw.addressbooks.unwrap_or_default(),
             window_past: ics_defaults::WINDOW,
             window_ahead: ics_defaults::WINDOW,
+            timezone: None,
         }),
     ))
+}
+
+/// A `timezone` key: an IANA zone name.
+fn time_zone(
+    doc: &Doc<'_>,
+    raw: Option<&Spanned<String>>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<chrono_tz::Tz> {
+    let raw = raw?;
+    let name = raw.get_ref().trim();
+    match name.parse::<chrono_tz::Tz>() {
+        Ok(tz) => Some(tz),
+        Err(_) => {
+            // `europe/berlin`: offer the correctly cased name.
+            let hint = match chrono_tz::TZ_VARIANTS
+                .iter()
+                .find(|tz| tz.name().eq_ignore_ascii_case(name))
+            {
+                Some(tz) => format!("did you mean `{}`?", tz.name()),
+                None => {
+                    "use an IANA zone name such as \"Europe/Berlin\" or \"America/New_York\"".into()
+                }
+            };
+            errors.push(doc.at(
+                raw.span(),
+                format!("unknown time zone `{name}`"),
+                Some(hint),
+            ));
+            None
+        }
+    }
 }
 
 fn located(doc: &Doc<'_>, span: std::ops::Range<usize>, key: &str, e: ValueError) -> ConfigError {

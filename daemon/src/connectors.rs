@@ -68,6 +68,8 @@ pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Connector>, String> {
             options.render = options
                 .render
                 .with_window(ics.window_past, ics.window_ahead);
+            options.render.floating_zone =
+                ics.timezone.or_else(ctx_connector_calendar::system_zone);
             let connector =
                 ctx_connector_calendar::IcsConnector::new(options).map_err(|e| e.to_string())?;
             Ok(Box::new(connector))
@@ -87,6 +89,8 @@ pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Connector>, String> {
             options.render = options
                 .render
                 .with_window(dav.window_past, dav.window_ahead);
+            options.render.floating_zone =
+                dav.timezone.or_else(ctx_connector_calendar::system_zone);
             let kind = if matches!(config.settings, ConnectorSettings::CalDav(_)) {
                 DavKind::CalDav
             } else {

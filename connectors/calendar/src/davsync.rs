@@ -44,7 +44,7 @@ use crate::dav::{
     Auth, DavResponse, MultiStatus, NS_CALDAV, NS_CARDDAV, NS_DAV, PasswordSource,
     expect_multistatus, is_invalid_sync_token, send, xml_escape,
 };
-use crate::ical::parse_calendar;
+use crate::ical::parse_calendar_in;
 use crate::item::{RenderOptions, group, series_item};
 use crate::vcf::{contact_item, parse_vcards};
 
@@ -641,7 +641,7 @@ fn calendar_item(
     render: &RenderOptions,
     locator: &str,
 ) -> Option<Item> {
-    let cal = parse_calendar(data);
+    let cal = parse_calendar_in(data, render.floating_zone);
     let series = group(&cal.entries);
     let mut items = series.iter().map(|s| series_item(s, now, render, locator));
     let mut item = items.next()?;

@@ -204,7 +204,15 @@ pub struct Calendar {
 }
 
 /// Parses every `VEVENT`/`VTODO` of an iCalendar text (also of several concatenated calendars).
+/// Floating times stay floating (read as UTC); see [`parse_calendar_in`].
 pub fn parse_calendar(text: &str) -> Calendar {
+    parse_calendar_in(text, None)
+}
+
+/// Like [`parse_calendar`], reading floating times (no `TZID`, no `Z`) of calendars without an
+/// `X-WR-TIMEZONE` in `floating_zone`, the reader's own zone: RFC 5545 §3.3.5 says a floating
+/// 09:00 is 09:00 wherever the user is, so its instant is 09:00 in the user's zone.
+pub fn parse_calendar_in(text: &str, floating_zone: Option<Tz>) -> Calendar {
     let parsed = contentline::parse(text);
     let mut cal = Calendar {
         problems: parsed.bad_lines + parsed.unbalanced,
@@ -224,7 +232,8 @@ pub fn parse_calendar(text: &str) -> Calendar {
             .collect();
         let default_tz = top
             .prop("X-WR-TIMEZONE")
-            .and_then(|p| tz::resolve(&p.value, &vtimezones));
+            .and_then(|p| tz::resolve(&p.value, &vtimezones))
+            .or(floating_zone);
         if cal.name.is_none() {
             cal.name = top.text("X-WR-CALNAME");
         }
@@ -625,6 +634,47 @@ END:VCALENDAR\n";
         assert_eq!(cal.problems, 2);
         assert_eq!(cal.entries[2].kind, EntryKind::Todo);
         assert!(cal.entries[2].due.unwrap().is_date());
+    }
+
+    #[test]
+    fn floating_times_are_read_in_the_readers_zone() {
+        let text = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:w\nSUMMARY:winter standup\n\
+DTSTART:20260115T090000\nEND:VEVENT\nBEGIN:VEVENT\nUID:s\nSUMMARY:summer standup\n\
+DTSTART:20260715T090000\nEND:VEVENT\nBEGIN:VEVENT\nUID:u\nSUMMARY:utc call\n\
+DTSTART:20260715T090000Z\nEND:VEVENT\nEND:VCALENDAR\n";
+        let starts = |cal: &Calendar| -> Vec<String> {
+            cal.entries
+                .iter()
+                .map(|e| e.start.unwrap().to_utc().to_rfc3339())
+                .collect()
+        };
+        // Without a reader zone (tests, no system zone): as UTC, as before.
+        assert_eq!(
+            starts(&parse_calendar(text)),
+            [
+                "2026-01-15T09:00:00+00:00",
+                "2026-07-15T09:00:00+00:00",
+                "2026-07-15T09:00:00+00:00"
+            ]
+        );
+        // In Berlin, 09:00 wall-clock is 08:00 UTC in winter and 07:00 UTC in summer;
+        // a UTC time stays what it says.
+        let berlin = parse_calendar_in(text, Some(Tz::Europe__Berlin));
+        assert_eq!(
+            starts(&berlin),
+            [
+                "2026-01-15T08:00:00+00:00",
+                "2026-07-15T07:00:00+00:00",
+                "2026-07-15T09:00:00+00:00"
+            ]
+        );
+        // A calendar naming its own zone (X-WR-TIMEZONE) beats the reader's.
+        let google = text.replace(
+            "BEGIN:VCALENDAR\n",
+            "BEGIN:VCALENDAR\nX-WR-TIMEZONE:America/New_York\n",
+        );
+        let ny = parse_calendar_in(&google, Some(Tz::Europe__Berlin));
+        assert_eq!(starts(&ny)[0], "2026-01-15T14:00:00+00:00");
     }
 
     #[test]

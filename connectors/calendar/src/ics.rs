@@ -39,7 +39,7 @@ use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use crate::CalendarError;
-use crate::ical::{CalEntry, parse_calendar};
+use crate::ical::{CalEntry, parse_calendar_in};
 use crate::item::{RenderOptions, group, series_item};
 use crate::vcf::{Contact, contact_item, parse_vcards};
 
@@ -140,7 +140,12 @@ fn is_contact_file(name: &str) -> bool {
 }
 
 /// Parses a file's or download's bytes; logs what could not be read.
-fn read_content(bytes: &[u8], what: &str, contacts: bool) -> Content {
+fn read_content(
+    bytes: &[u8],
+    what: &str,
+    contacts: bool,
+    floating_zone: Option<chrono_tz::Tz>,
+) -> Content {
     let text = crate::contentline::decode(bytes);
     if contacts {
         let (contacts, problems) = parse_vcards(&text);
@@ -157,7 +162,7 @@ fn read_content(bytes: &[u8], what: &str, contacts: bool) -> Content {
             contacts,
         }
     } else {
-        let cal = parse_calendar(&text);
+        let cal = parse_calendar_in(&text, floating_zone);
         if cal.problems > 0 {
             tracing::warn!(
                 source = what,
@@ -329,6 +334,7 @@ impl Scanner {
                 &bytes,
                 &path.display().to_string(),
                 is_contact_file(name),
+                self.opts.render.floating_zone,
             ));
             self.files.insert(
                 path.clone(),
@@ -567,6 +573,7 @@ impl IcsConnector {
         &mut self,
         poll_interval: Duration,
         max_size: u64,
+        zone: Option<chrono_tz::Tz>,
     ) -> Vec<(String, Option<Arc<Content>>)> {
         let mut out = Vec::new();
         let Some(client) = self.http.clone() else {
@@ -595,10 +602,11 @@ impl IcsConnector {
                         last_modified,
                     }) => {
                         let what = url.clone();
-                        let content =
-                            tokio::task::spawn_blocking(move || read_content(&bytes, &what, false))
-                                .await
-                                .unwrap_or_default();
+                        let content = tokio::task::spawn_blocking(move || {
+                            read_content(&bytes, &what, false, zone)
+                        })
+                        .await
+                        .unwrap_or_default();
                         cached.content = Some(Arc::new(content));
                         cached.etag = etag;
                         cached.last_modified = last_modified;
@@ -671,16 +679,17 @@ impl Connector for IcsConnector {
         _cursor: Option<&Cursor>,
         ctx: &SyncContext,
     ) -> Result<Batch, ConnectorError> {
-        let (needs_plan, poll_interval, max_size) = {
+        let (needs_plan, poll_interval, max_size, zone) = {
             let scanner = lock(&self.scanner);
             (
                 scanner.undelivered.is_none() && scanner.plan.is_empty(),
                 scanner.opts.poll_interval,
                 scanner.opts.max_file_size,
+                scanner.opts.render.floating_zone,
             )
         };
         let remote = if needs_plan {
-            self.refresh_remote(poll_interval, max_size).await
+            self.refresh_remote(poll_interval, max_size, zone).await
         } else {
             Vec::new()
         };

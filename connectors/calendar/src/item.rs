@@ -22,6 +22,10 @@ pub struct RenderOptions {
     pub list_upcoming: usize,
     /// Past occurrence dates (most recent first) written into the body at most (default 20).
     pub list_past: usize,
+    /// The zone floating times are read in (the user's; see [`crate::ical::parse_calendar_in`]).
+    /// `None` (the default, so that results do not depend on the machine) reads them as UTC;
+    /// the daemon sets the configured or system zone ([`crate::tz::system_zone`]).
+    pub floating_zone: Option<chrono_tz::Tz>,
 }
 
 impl Default for RenderOptions {
@@ -32,6 +36,7 @@ impl Default for RenderOptions {
             max_occurrences: 2_000,
             list_upcoming: 60,
             list_past: 20,
+            floating_zone: None,
         }
     }
 }

@@ -29,10 +29,13 @@ pub mod vcf;
 
 pub use dav::PasswordSource;
 pub use davsync::{DavCollection, DavConnector, DavKind, DavOptions};
-pub use ical::{CalEntry, Calendar, EntryKind, Participant, TimeSpec, parse_calendar};
+pub use ical::{
+    CalEntry, Calendar, EntryKind, Participant, TimeSpec, parse_calendar, parse_calendar_in,
+};
 pub use ics::{IcsConnector, IcsOptions};
 pub use item::{RenderOptions, Series, group, series_item};
 pub use recur::{Expansion, Occurrence, Window, expand};
+pub use tz::{system_zone, zone_named};
 pub use vcf::{Contact, contact_item, parse_vcards};
 
 use ctx_connector_api::ConnectorError;

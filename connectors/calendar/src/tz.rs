@@ -254,6 +254,26 @@ pub fn resolve(tzid: &str, vtimezones: &[&Component]) -> Option<Tz> {
     None
 }
 
+/// The zone of this machine's user: `TZ` when it names a zone (`Europe/Berlin`, `:Europe/Berlin`),
+/// else the system zone (`/etc/localtime`, via iana-time-zone), else `None`.
+pub fn system_zone() -> Option<Tz> {
+    let from_env = std::env::var("TZ")
+        .ok()
+        .and_then(|v| zone_named(v.trim_start_matches(':')));
+    from_env.or_else(|| {
+        iana_time_zone::get_timezone()
+            .ok()
+            .and_then(|name| zone_named(&name))
+    })
+}
+
+/// An IANA or Windows zone name (`Europe/Berlin`, `W. Europe Standard Time`), as a config file
+/// or the environment may give it.
+pub fn zone_named(name: &str) -> Option<Tz> {
+    let name = name.trim();
+    iana(name).or_else(|| windows(name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

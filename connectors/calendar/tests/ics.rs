@@ -255,3 +255,49 @@ async fn failed_subscription_keeps_items() {
     assert!(report.deletes.is_empty());
     assert_eq!(store.len(), 1);
 }
+
+#[tokio::test]
+async fn floating_series_follow_the_configured_zone_across_dst() {
+    let dir = tempfile::tempdir().unwrap();
+    // A weekly floating 09:00 meeting spanning the end of March, when Berlin moves to CEST.
+    std::fs::write(
+        dir.path().join("team.ics"),
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:weekly\r\nSUMMARY:Weekly sync\r\n\
+DTSTART:20260319T090000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .unwrap();
+    let mut options = IcsOptions::new([dir.path()]);
+    options.watch = false;
+    options.render.floating_zone = Some(chrono_tz::Tz::Europe__Berlin);
+    let mut c = IcsConnector::new(options).unwrap();
+    let mut store = MiniStore::new("cal");
+    pull_pass(&mut c, &mut store).await.unwrap();
+    let item = store.get("weekly").unwrap();
+    // The series' time is its latest occurrence, 2 April: 09:00 CEST = 07:00 UTC (the first,
+    // 19 March, was 09:00 CET = 08:00 UTC).
+    assert_eq!(time_of(item.timestamp_ms.unwrap()), "2026-04-02T07:00:00Z");
+    let body = &item.body;
+    assert!(body.contains("Europe/Berlin"), "{body}");
+    assert!(
+        body.contains("Recent: 2026-04-02 09:00, 2026-03-26 09:00, 2026-03-19 09:00"),
+        "{body}"
+    );
+    assert!(!body.contains("floating"), "{body}");
+
+    // Without a zone the same file is read as UTC (the previous behaviour).
+    let mut options = IcsOptions::new([dir.path()]);
+    options.watch = false;
+    let mut c = IcsConnector::new(options).unwrap();
+    let mut store = MiniStore::new("cal");
+    pull_pass(&mut c, &mut store).await.unwrap();
+    assert_eq!(
+        time_of(store.get("weekly").unwrap().timestamp_ms.unwrap()),
+        "2026-04-02T09:00:00Z"
+    );
+}
+
+fn time_of(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
