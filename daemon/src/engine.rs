@@ -88,6 +88,8 @@ pub struct ConnectorRuntime {
     pub passes: u64,
     pub last_error: Option<String>,
     pub last_error_ms: Option<i64>,
+    /// What went wrong in the last successful pass without failing it.
+    pub problems: Vec<String>,
     pub trigger: Arc<Notify>,
 }
 

@@ -177,6 +177,7 @@ pub async fn start(
             passes: 0,
             last_error: None,
             last_error_ms: None,
+            problems: Vec::new(),
             trigger: Arc::new(Notify::new()),
         };
         if let Ok(mut map) = engine.runtimes.lock() {

@@ -30,6 +30,8 @@ const MIN_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const AUTH_WAIT: Duration = Duration::from_secs(15 * 60);
 const CONFIG_ERROR_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Problems of one pass kept for `ctx status` at most.
+const MAX_PROBLEMS_SHOWN: usize = 20;
 
 /// Runs a connector until the daemon shuts down.
 pub async fn run_connector(
@@ -61,12 +63,18 @@ pub async fn run_connector(
                 Ok(stats) => {
                     backoff = MIN_BACKOFF;
                     engine.record_success(&name);
+                    let mut problems = connector.take_problems();
+                    problems.truncate(MAX_PROBLEMS_SHOWN);
+                    if !problems.is_empty() {
+                        tracing::warn!(count = problems.len(), first = %problems[0], "sync pass done with problems");
+                    }
                     engine.update_runtime(&name, |rt| {
                         rt.state = RunState::Idle;
                         rt.passes += 1;
                         rt.progress_done = rt.progress_total;
                         rt.last_error = None;
                         rt.last_error_ms = None;
+                        rt.problems = problems;
                     });
                     if stats.changed > 0 || stats.deleted > 0 {
                         tracing::info!(

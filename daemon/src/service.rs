@@ -391,6 +391,7 @@ pub fn status(engine: &Engine) -> Result<pb::StatusResponse, DaemonError> {
             progress_done: rt.progress_done,
             progress_total: rt.progress_total,
             passes: rt.passes,
+            problems: rt.problems.clone(),
         });
     }
     for s in stats.iter().filter(|s| !runtimes.contains_key(&s.name)) {

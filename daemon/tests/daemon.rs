@@ -642,3 +642,61 @@ async fn maildir_messages_are_found_by_person_and_company_and_flag_changes_are_n
     assert_eq!(search(&mut client, "pizza").await.total, 1);
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn problems_of_a_successful_pass_show_in_status_and_clear_when_fixed() {
+    let setup = Setup::new("", "");
+    let cal = setup.dir.path().join("cal");
+    std::fs::create_dir_all(&cal).unwrap();
+    std::fs::write(cal.join("notes.ics"), "this is not a calendar").unwrap();
+    // A subscription nobody serves: the pass succeeds (nothing to delete), the failure shows.
+    std::fs::write(
+        setup.dir.path().join("conf/connectors.d/cal.toml"),
+        format!(
+            "type = \"ics\"\npaths = [\"{}\"]\nurls = [\"http://127.0.0.1:9/gone.ics\"]\ndebounce = \"100ms\"\n",
+            cal.display()
+        ),
+    )
+    .unwrap();
+    let (daemon, mut client) = setup.start().await;
+    let s = wait_synced(&mut client, Duration::from_secs(30)).await;
+    let c = s.connectors.iter().find(|c| c.name == "cal").unwrap();
+    assert_eq!(c.last_error, "", "{c:?}");
+    assert_eq!(c.problems.len(), 2, "{c:?}");
+    assert!(
+        c.problems
+            .iter()
+            .any(|p| p.starts_with("subscription http://127.0.0.1:9/gone.ics could not be fetched")),
+        "{c:?}"
+    );
+    assert!(
+        c.problems
+            .iter()
+            .any(|p| p.ends_with("/notes.ics: not an iCalendar file")),
+        "{c:?}"
+    );
+    let docs = s.connectors.iter().find(|c| c.name == "docs").unwrap();
+    assert!(docs.problems.is_empty(), "{docs:?}");
+
+    // The file is fixed: the next pass reports only the subscription.
+    let passes = c.passes;
+    std::fs::write(
+        cal.join("notes.ics"),
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:n1\r\nSUMMARY:Review\r\nDTSTART:20261201T100000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let c = loop {
+        let s = status(&mut client).await;
+        let c = s.connectors.into_iter().find(|c| c.name == "cal").unwrap();
+        if c.passes > passes && c.state == "idle" {
+            break c;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{c:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(c.item_count, 1, "{c:?}");
+    assert_eq!(c.problems.len(), 1, "{c:?}");
+    assert!(c.problems[0].contains("gone.ics"), "{c:?}");
+    daemon.stop().await;
+}

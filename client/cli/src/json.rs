@@ -167,6 +167,9 @@ pub struct ConnectorOutput {
     pub progress_total: u64,
     /// Completed sync passes since the daemon started.
     pub passes: u64,
+    /// What went wrong in the last successful pass without failing it, one line each.
+    #[serde(default)]
+    pub problems: Vec<String>,
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -310,6 +313,7 @@ impl From<pb::ConnectorStatus> for ConnectorOutput {
             progress_done: c.progress_done,
             progress_total: c.progress_total,
             passes: c.passes,
+            problems: c.problems,
         }
     }
 }

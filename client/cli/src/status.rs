@@ -119,6 +119,12 @@ pub fn render_status(s: &pb::StatusResponse, now_ms: i64) -> String {
                 clip(&c.last_error, 300)
             );
         }
+        for c in s.connectors.iter().filter(|c| !c.problems.is_empty()) {
+            let _ = writeln!(out, "\n{}: problems in the last pass:", c.name);
+            for problem in &c.problems {
+                let _ = writeln!(out, "  - {}", clip(problem, 300));
+            }
+        }
     }
     out.push('\n');
     let _ = writeln!(

@@ -359,6 +359,14 @@ pub trait Connector: Send {
 
     /// Waits until the source may have changed (file watch, IMAP IDLE, poll interval).
     async fn wait_for_change(&mut self) -> Result<Wake, ConnectorError>;
+
+    /// Problems of the pass that just ended which did not fail it (a calendar subscription that
+    /// could not be fetched while its stored items were kept, say), taken by the daemon after
+    /// each successful pass and shown in `ctx status` until the next one. Each is one line
+    /// naming what failed and why; never a secret.
+    fn take_problems(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What kind of failure a [`ConnectorError`] is, which decides what the daemon does next.

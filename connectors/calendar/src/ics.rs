@@ -112,6 +112,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Content {
     entries: Vec<CalEntry>,
     contacts: Vec<Contact>,
+    /// What could not be read, for `ctx status` ("2 unreadable parts skipped").
+    problem: Option<String>,
 }
 
 /// A file as last read.
@@ -159,6 +161,7 @@ fn read_content(
         }
         Content {
             entries: Vec::new(),
+            problem: (problems > 0).then(|| format!("{problems} unreadable part(s) skipped")),
             contacts,
         }
     } else {
@@ -171,12 +174,16 @@ fn read_content(
                 "unreadable parts in calendar skipped"
             );
         }
+        let mut problem =
+            (cal.problems > 0).then(|| format!("{} unreadable part(s) skipped", cal.problems));
         if cal.entries.is_empty() && !text.to_ascii_uppercase().contains("BEGIN:VCALENDAR") {
             tracing::warn!(source = what, "not an iCalendar file");
+            problem = Some("not an iCalendar file".into());
         }
         Content {
             entries: cal.entries,
             contacts: Vec::new(),
+            problem,
         }
     }
 }
@@ -236,6 +243,8 @@ struct Scanner {
     undelivered: Option<Batch>,
     watcher: Option<Debouncer<notify::RecommendedWatcher, RecommendedCache>>,
     warned_missing: HashSet<PathBuf>,
+    /// Unreadable parts found by the last plan, for [`Connector::take_problems`].
+    problems: Vec<String>,
 }
 
 impl Scanner {
@@ -367,6 +376,13 @@ impl Scanner {
                 None => complete = false,
             }
         }
+        self.problems = sources
+            .iter()
+            .filter_map(|(locator, content)| {
+                let problem = content.problem.as_ref()?;
+                Some(format!("{locator}: {problem}"))
+            })
+            .collect();
         let mut entries: Vec<CalEntry> = Vec::new();
         let mut locator_of: HashMap<String, String> = HashMap::new();
         let mut contacts: BTreeMap<String, (Contact, String)> = BTreeMap::new();
@@ -498,6 +514,8 @@ pub struct IcsConnector {
     http: Option<reqwest::Client>,
     remote: HashMap<String, CachedUrl>,
     watching: bool,
+    /// Subscriptions that could not be fetched in this pass.
+    fetch_problems: Vec<String>,
 }
 
 /// `webcal://` → `https://`; anything but http(s) is refused.
@@ -559,12 +577,14 @@ impl IcsConnector {
                 undelivered: None,
                 watcher: None,
                 warned_missing: HashSet::new(),
+                problems: Vec::new(),
             })),
             watch: Arc::new(WatchState::default()),
             urls,
             http,
             remote: HashMap::new(),
             watching,
+            fetch_problems: Vec::new(),
         })
     }
 
@@ -575,6 +595,7 @@ impl IcsConnector {
         max_size: u64,
         zone: Option<chrono_tz::Tz>,
     ) -> Vec<(String, Option<Arc<Content>>)> {
+        self.fetch_problems.clear();
         let mut out = Vec::new();
         let Some(client) = self.http.clone() else {
             return out;
@@ -614,6 +635,9 @@ impl IcsConnector {
                     }
                     Err(reason) => {
                         tracing::warn!(url = %url, reason = %reason, "cannot fetch calendar subscription; keeping its items");
+                        self.fetch_problems.push(format!(
+                            "subscription {url} could not be fetched ({reason}); its items are kept"
+                        ));
                     }
                 }
             }
@@ -740,6 +764,12 @@ impl Connector for IcsConnector {
                 Err(ConnectorError::transient("calendar scan task failed").with_source(e))
             }
         }
+    }
+
+    fn take_problems(&mut self) -> Vec<String> {
+        let mut problems = std::mem::take(&mut self.fetch_problems);
+        problems.append(&mut lock(&self.scanner).problems);
+        problems
     }
 
     async fn wait_for_change(&mut self) -> Result<Wake, ConnectorError> {

@@ -243,6 +243,7 @@ async fn failed_subscription_keeps_items() {
     let mut c = IcsConnector::new(options).unwrap();
     pull_pass(&mut c, &mut store).await.unwrap();
     assert_eq!(store.len(), 1);
+    assert!(c.take_problems().is_empty());
     // A fresh connector whose server is gone: nothing cached, nothing deleted.
     let mut options = IcsOptions {
         urls: vec!["http://127.0.0.1:9/never.ics".into()],
@@ -254,6 +255,47 @@ async fn failed_subscription_keeps_items() {
     let report = pull_pass(&mut down, &mut store).await.unwrap();
     assert!(report.deletes.is_empty());
     assert_eq!(store.len(), 1);
+    // The failure is reported for `ctx status`, once per pass.
+    let problems = down.take_problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("subscription http://127.0.0.1:9/never.ics could not be fetched")
+            && problems[0].ends_with("its items are kept"),
+        "{problems:?}"
+    );
+    assert!(down.take_problems().is_empty());
+}
+
+#[tokio::test]
+async fn unreadable_calendar_parts_are_reported_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = "BEGIN:VEVENT\r\nDESCRIPTION:no summary and no start\r\nEND:VEVENT\r\n";
+    std::fs::write(
+        dir.path().join("a.ics"),
+        calendar(&[event("e1", "Planning", "first"), broken.into()]),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("b.ics"), "just some text").unwrap();
+    std::fs::write(
+        dir.path().join("c.ics"),
+        calendar(&[event("e3", "Retro", "third")]),
+    )
+    .unwrap();
+    let mut c = connector(dir.path());
+    let mut store = MiniStore::new("cal");
+    pull_pass(&mut c, &mut store).await.unwrap();
+    assert_eq!(store.len(), 2);
+    let mut problems = c.take_problems();
+    problems.sort();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].ends_with("/a.ics: 1 unreadable part(s) skipped"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].ends_with("/b.ics: not an iCalendar file"),
+        "{problems:?}"
+    );
 }
 
 #[tokio::test]
