@@ -125,13 +125,6 @@ impl ExportFile {
         }
     }
 
-    fn source_of<'a>(&'a self, target: &'a str) -> &'a str {
-        self.fields
-            .iter()
-            .find(|(t, _)| t == target)
-            .map(|(_, s)| s.as_str())
-            .unwrap_or(target)
-    }
 }
 
 /// Options of an [`ExportConnector`].
@@ -161,7 +154,7 @@ impl ExportOptions {
 }
 
 /// A row of any format: a JSON object (CSV rows become objects of strings).
-type Row = serde_json::Map<String, Value>;
+pub type Row = serde_json::Map<String, Value>;
 
 /// Reads the rows of one file. Bad lines are counted, logged and skipped.
 fn read_rows(file: &ExportFile, max_size: u64) -> Result<(Vec<Row>, usize), CrmError> {
@@ -262,7 +255,7 @@ fn collect_objects(values: Vec<Value>, rows: &mut Vec<Row>, bad: &mut usize) {
 }
 
 /// The value of `source` in a row: a JSON pointer when it starts with `/`, else a key.
-fn lookup<'a>(row: &'a Row, source: &str) -> Option<&'a Value> {
+pub(crate) fn lookup<'a>(row: &'a Row, source: &str) -> Option<&'a Value> {
     if source.starts_with('/') {
         let (first, rest) = source[1..].split_once('/').unwrap_or((&source[1..], ""));
         let value = row.get(&first.replace("~1", "/").replace("~0", "~"))?;
@@ -277,7 +270,7 @@ fn lookup<'a>(row: &'a Row, source: &str) -> Option<&'a Value> {
 }
 
 /// A scalar as text; arrays and objects are not scalars.
-fn scalar(value: &Value) -> Option<String> {
+pub(crate) fn scalar(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
         Value::Number(n) => Some(n.to_string()),
@@ -304,10 +297,23 @@ fn ids(value: &Value) -> Vec<String> {
 
 /// Maps one row onto a record; `None` (logged) without an id.
 pub fn map_row(file: &ExportFile, row: &Row) -> Option<CrmRecord> {
-    let id = lookup(row, file.source_of(target::ID)).and_then(scalar)?;
-    let mut record = CrmRecord::new(file.object, id);
+    map_fields(file.object, &file.fields, row)
+}
+
+/// Maps a JSON object onto a record of `kind` with a target → source mapping (sources are keys
+/// or JSON pointers; unmapped targets are read from a key of their own name).
+pub fn map_fields(kind: ObjectKind, fields: &[(String, String)], row: &Row) -> Option<CrmRecord> {
+    let source_of = |target: &str| -> String {
+        fields
+            .iter()
+            .find(|(t, _)| t == target)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| target.to_owned())
+    };
+    let id = lookup(row, &source_of(target::ID)).and_then(scalar)?;
+    let mut record = CrmRecord::new(kind, id);
     for name in MAPPING_TARGETS {
-        let Some(value) = lookup(row, file.source_of(name)) else {
+        let Some(value) = lookup(row, &source_of(name)) else {
             continue;
         };
         match *name {
@@ -358,7 +364,7 @@ pub fn map_row(file: &ExportFile, row: &Row) -> Option<CrmRecord> {
         ("contact_id", ObjectKind::Contact),
         ("deal_ids", ObjectKind::Deal),
     ] {
-        if !file.fields.iter().any(|(_, s)| s == alias)
+        if !fields.iter().any(|(_, s)| s == alias)
             && let Some(value) = row.get(alias)
         {
             for id in ids(value) {
@@ -366,7 +372,7 @@ pub fn map_row(file: &ExportFile, row: &Row) -> Option<CrmRecord> {
             }
         }
     }
-    for (target_name, source) in &file.fields {
+    for (target_name, source) in fields {
         if let Some(extra) = target_name.strip_prefix(target::EXTRA_PREFIX)
             && let Some(text) = lookup(row, source).and_then(scalar)
         {

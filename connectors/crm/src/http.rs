@@ -107,6 +107,27 @@ impl ApiClient {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Result<JsonResponse, ConnectorError> {
+        self.send_inner(method, url, token, body, None).await
+    }
+
+    /// [`ApiClient::send`] with the token in a header of its own (`X-Api-Key: …`).
+    pub async fn send_with_header(
+        &self,
+        method: Method,
+        url: &str,
+        header: (&str, &str),
+    ) -> Result<JsonResponse, ConnectorError> {
+        self.send_inner(method, url, None, None, Some(header)).await
+    }
+
+    async fn send_inner(
+        &self,
+        method: Method,
+        url: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        header: Option<(&str, &str)>,
+    ) -> Result<JsonResponse, ConnectorError> {
         let mut backoff = self.retry.backoff;
         let mut attempt = 0;
         loop {
@@ -118,6 +139,9 @@ impl ApiClient {
                 .header(reqwest::header::ACCEPT, "application/json");
             if let Some(token) = token {
                 request = request.bearer_auth(token);
+            }
+            if let Some((name, value)) = header {
+                request = request.header(name, value);
             }
             if let Some(body) = body {
                 request = request

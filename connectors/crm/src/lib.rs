@@ -20,12 +20,13 @@ pub mod export;
 pub mod http;
 pub mod hubspot;
 pub mod model;
-
+pub mod rest;
 
 pub use export::{ExportConnector, ExportFile, ExportFormat, ExportOptions};
 pub use http::{RetryPolicy, TokenSource};
 pub use hubspot::{HubSpotConnector, HubSpotOptions};
 pub use model::{CrmRecord, Directory, ObjectKind};
+pub use rest::{Pagination, RestAuth, RestConnector, RestObject, RestOptions};
 
 
 use ctx_connector_api::ConnectorError;
