@@ -19,12 +19,13 @@ use crate::value::{DurationText, SizeValue, ValueError, expand_path, parse_durat
 
 /// Connector types this build can run.
 pub const SUPPORTED_CONNECTOR_TYPES: &[&str] = &[
-    "files", "maildir", "mbox", "imap", "ics", "caldav", "carddav",
+    "files", "maildir", "mbox", "imap", "ics", "caldav", "carddav", "hubspot", "crm_rest",
+    "crm_export",
 ];
 
 /// Connector types that are planned; naming one gives a "not supported yet"
 /// error rather than "unknown type", so users know it is not a typo.
-pub const RESERVED_CONNECTOR_TYPES: &[&str] = &["crm"];
+pub const RESERVED_CONNECTOR_TYPES: &[&str] = &[];
 
 /// One configured source, from one file in `connectors.d`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,12 @@ pub enum ConnectorSettings {
     CalDav(DavSettings),
     /// `type = "carddav"`: the address books of a CardDAV account.
     CardDav(DavSettings),
+    /// `type = "hubspot"`: HubSpot's CRM v3 API.
+    HubSpot(crate::crm::HubSpotSettings),
+    /// `type = "crm_rest"`: another CRM's JSON REST API, described by a mapping.
+    CrmRest(crate::crm::CrmRestSettings),
+    /// `type = "crm_export"`: CSV / JSON / JSONL export files of a CRM.
+    CrmExport(crate::crm::CrmExportSettings),
 }
 
 /// Settings of a `caldav` or `carddav` connector.
@@ -204,6 +211,9 @@ impl ConnectorSettings {
             Self::Ics(_) => "ics",
             Self::CalDav(_) => "caldav",
             Self::CardDav(_) => "carddav",
+            Self::HubSpot(_) => "hubspot",
+            Self::CrmRest(_) => "crm_rest",
+            Self::CrmExport(_) => "crm_export",
         }
     }
 }
@@ -381,6 +391,18 @@ pub(crate) fn parse(
         "ics" => parse_ics(&doc, kind.span(), env),
         "caldav" => parse_caldav(&doc, kind.span()),
         "carddav" => parse_carddav(&doc, kind.span()),
+        "hubspot" => crate::crm::parse_hubspot(&doc, kind.span()),
+        "crm_rest" => crate::crm::parse_rest(&doc, kind.span()),
+        "crm_export" => crate::crm::parse_export(&doc, kind.span(), env),
+        "crm" => Err(vec![doc.at(
+            kind.span(),
+            "connector type `crm` names no CRM",
+            Some(
+                "use `hubspot` (HubSpot's API), `crm_rest` (another CRM's REST API) or \
+                 `crm_export` (CSV/JSON/JSONL export files)"
+                    .into(),
+            ),
+        )]),
         other if RESERVED_CONNECTOR_TYPES.contains(&other) => Err(vec![doc.at(
             kind.span(),
             format!("connector type `{other}` is not supported yet by this build"),
@@ -552,7 +574,7 @@ fn message_size(
 }
 
 /// A size key that must be above zero (`default` when absent); `hint` is shown for zero.
-fn positive_size(
+pub(crate) fn positive_size(
     doc: &Doc<'_>,
     key: &str,
     raw: Option<Spanned<SizeValue>>,
@@ -686,7 +708,7 @@ fn parse_mbox(
 }
 
 /// Whether `host` names this machine: `localhost`, or a loopback IP address.
-fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host
@@ -1303,7 +1325,7 @@ fn located(doc: &Doc<'_>, span: std::ops::Range<usize>, key: &str, e: ValueError
     doc.at(span, format!("`{key}`: {}", e.message), e.hint)
 }
 
-fn duration(
+pub(crate) fn duration(
     doc: &Doc<'_>,
     key: &str,
     value: Option<Spanned<DurationText>>,

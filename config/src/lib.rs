@@ -44,6 +44,7 @@
 
 mod ask;
 mod connector;
+mod crm;
 mod error;
 mod main_file;
 mod secret;
@@ -58,6 +59,11 @@ pub use connector::{
     ImapSecurity, ImapSettings, MaildirSettings, MboxSettings, RESERVED_CONNECTOR_TYPES,
     SUPPORTED_CONNECTOR_TYPES, dav_defaults, files_defaults, ics_defaults, imap_defaults,
     is_valid_connector_name, load_connector, mail_defaults,
+};
+pub use crm::{
+    CRM_MAPPING_TARGETS, CRM_OBJECTS, CrmExportSettings, CrmRestSettings, ExportFileSettings,
+    ExportFormatSetting, HubSpotSettings, RestAuth, RestObjectSettings, RestPaginationSettings,
+    crm_defaults,
 };
 pub use error::{ConfigError, ConfigErrors};
 pub use main_file::{

@@ -149,9 +149,13 @@ fn shipped_examples_load() {
             "caldav",
             "calendar",
             "carddav",
+            "crm-export-jsonl",
             "documents",
+            "hubspot",
             "imap",
-            "mail"
+            "mail",
+            "pipedrive",
+            "salesforce"
         ]
     );
     let documents = config
@@ -256,7 +260,7 @@ fn empty_paths_is_rejected() {
 }
 
 #[test]
-fn reserved_connector_type_is_not_supported_yet() {
+fn the_bare_crm_type_points_at_the_crm_connectors() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("connectors.d");
     std::fs::create_dir_all(&conf).unwrap();
@@ -269,8 +273,8 @@ fn reserved_connector_type_is_not_supported_yet() {
         e,
         1,
         8,
-        "connector type `crm` is not supported yet by this build",
-        "`imap`",
+        "connector type `crm` names no CRM",
+        "`hubspot`",
     );
 }
 

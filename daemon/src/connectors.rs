@@ -99,6 +99,9 @@ pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Connector>, String> {
             let connector = DavConnector::new(kind, options).map_err(|e| e.to_string())?;
             Ok(Box::new(connector))
         }
+        ConnectorSettings::HubSpot(hubspot) => crate::connectors_crm::hubspot(config, hubspot),
+        ConnectorSettings::CrmRest(rest) => crate::connectors_crm::rest(config, rest),
+        ConnectorSettings::CrmExport(export) => crate::connectors_crm::export(export),
         ConnectorSettings::Mbox(mbox) => {
             let mut options = ctx_connector_mail::MboxOptions::new(mbox.path.clone());
             options.watch = mbox.watch;

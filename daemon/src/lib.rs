@@ -11,6 +11,7 @@
 //! port guarded by a token, or let one connector's failure stop the others.
 
 pub mod connectors;
+mod connectors_crm;
 pub mod engine;
 pub mod runner;
 pub mod server;

@@ -184,6 +184,52 @@ fn check(global: &GlobalArgs) -> anyhow::Result<()> {
                     let _ = writeln!(out, "      only     {}", d.collections.join(", "));
                 }
             }
+            ConnectorSettings::HubSpot(h) => {
+                let _ = writeln!(out, "      api      {}", h.base_url);
+                let _ = writeln!(out, "      token    {}", secret_source(&h.token));
+                let _ = writeln!(out, "      objects  {}", h.objects.join(", "));
+                let _ = writeln!(
+                    out,
+                    "      pages    {} records, incremental overlap {}",
+                    h.page_size,
+                    humantime(h.overlap)
+                );
+            }
+            ConnectorSettings::CrmRest(r) => {
+                let _ = writeln!(out, "      api      {}", r.base_url);
+                let auth = match &r.auth {
+                    ctx_config::RestAuth::None => "none".to_owned(),
+                    ctx_config::RestAuth::Bearer(s) => format!("bearer token {}", secret_source(s)),
+                    ctx_config::RestAuth::Header(h, s) => {
+                        format!("header {h} {}", secret_source(s))
+                    }
+                    ctx_config::RestAuth::Query(q, s) => {
+                        format!("query parameter {q} {}", secret_source(s))
+                    }
+                };
+                let _ = writeln!(out, "      auth     {auth}");
+                for o in &r.objects {
+                    let incremental = match (&o.incremental_path, &o.incremental_param) {
+                        (Some(_), _) => "incremental by path".to_owned(),
+                        (None, Some(p)) => format!("incremental by `{p}`"),
+                        (None, None) => "full listing each pass".to_owned(),
+                    };
+                    let _ = writeln!(out, "      object   {} at {} ({incremental})", o.object, o.path);
+                }
+            }
+            ConnectorSettings::CrmExport(e) => {
+                for f in &e.files {
+                    let _ = writeln!(
+                        out,
+                        "      file     {} ({}, {} mapped fields){}",
+                        f.path.display(),
+                        f.object,
+                        f.fields.len(),
+                        missing(&f.path)
+                    );
+                }
+                let _ = writeln!(out, "      watch    {}", yes_no(e.watch));
+            }
         }
     }
     let enabled = config.enabled_connectors().count();

@@ -14,6 +14,8 @@
 //! and [`generate_calendar`] its calendars (`.ics`); both are dated around a given day (today in
 //! the demo), so they are identical for the same seed *and* date. `ctx bench` uses documents only.
 
+pub mod crm;
+
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

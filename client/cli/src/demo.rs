@@ -3,8 +3,9 @@
 //! 1. generate a sample corpus (see [`crate::corpus`]) in a temporary directory (or `--dir`):
 //!    documents in `corpus/`, a Maildir++ tree in `Mail/`, `.ics` calendars in `calendars/`
 //!    (mail and meetings are dated around today, so they depend on the seed and the date);
-//! 2. write a config with a `files`, a `maildir` and an `ics` connector over them and start an
-//!    embedded daemon;
+//!    and CRM exports (companies, contacts, deals, notes as JSONL) in `crm/`;
+//! 2. write a config with a `files`, a `maildir`, an `ics` and a `crm_export` connector over them
+//!    and start an embedded daemon;
 //! 3. connect a real client over the daemon's Unix socket and wait for every first pass;
 //! 4. run the demo queries at a few budgets and show what came back;
 //! 5. explain how to go on, and stop the daemon (after Ctrl-C with `--keep`).
@@ -28,6 +29,8 @@ const SOURCE: &str = "documents";
 const MAIL_SOURCE: &str = "mail";
 /// Name of the demo's ics connector.
 const CALENDAR_SOURCE: &str = "calendar";
+/// Name of the demo's crm_export connector.
+const CRM_SOURCE: &str = "crm";
 /// Items listed per query.
 const SHOWN_ITEMS: usize = 5;
 /// Budgets every demo query runs at.
@@ -183,6 +186,18 @@ async fn demo(args: &DemoArgs, root: &Path) -> anyhow::Result<()> {
         );
     }
 
+    let crm_dir = root.join("crm");
+    let crm = corpus::crm::generate_crm(&crm_dir, today)
+        .with_context(|| format!("cannot write the sample CRM exports to {}", crm_dir.display()))?;
+    eprintln!(
+        "      {} companies, {} contacts, {} deals and {} notes (CRM exports) in {}",
+        crm.companies,
+        crm.contacts,
+        crm.deals,
+        crm.notes,
+        crm_dir.display()
+    );
+
     // 2. Configuration and an embedded daemon.
     let config_path = write_config(
         root,
@@ -190,6 +205,7 @@ async fn demo(args: &DemoArgs, root: &Path) -> anyhow::Result<()> {
         mail_dir.as_deref(),
         calendar_dir.as_deref(),
     )?;
+    write_crm_config(root, &crm_dir)?;
     let config = ctx_config::load(&ctx_config::ConfigSource::explicit(&config_path), &demo_env)
         .map_err(|errors| anyhow::Error::new(ConfigFailure(errors)))?;
     let socket = config.daemon.socket.clone();
@@ -234,6 +250,7 @@ async fn with_daemon(
     if args.events > 0 {
         targets.push(WaitTarget::first_pass(CALENDAR_SOURCE));
     }
+    targets.push(WaitTarget::first_pass(CRM_SOURCE));
     let status = wait_for(&mut client, &targets, Duration::from_secs(300))
         .await
         .context("indexing the sample corpus failed")?;
@@ -462,6 +479,25 @@ fn write_config(
     Ok(config_path)
 }
 
+/// Writes `connectors.d/crm.toml`: a `crm_export` connector over the generated JSONL files.
+fn write_crm_config(root: &Path, crm_dir: &Path) -> anyhow::Result<()> {
+    let mut text = String::from(
+        "# Written by `ctx demo`: the sample organisation's CRM (JSONL exports, watched).\n\
+         type = \"crm_export\"\nenabled = true\n",
+    );
+    for (file, object) in corpus::crm::CRM_FILES {
+        let _ = write!(
+            text,
+            "\n[[files]]\npath = {}\nobject = \"{object}\"\n",
+            toml_string(&crm_dir.join(file).display().to_string())
+        );
+    }
+    let path = root
+        .join(ctx_config::CONNECTORS_DIR)
+        .join(format!("{CRM_SOURCE}.toml"));
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// A TOML basic string.
 fn toml_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -547,6 +583,18 @@ mod tests {
             by_name(SOURCE),
             ctx_config::ConnectorSettings::Files(_)
         ));
+
+        // The CRM exports' connector.
+        write_crm_config(dir.path(), &dir.path().join("crm")).unwrap();
+        let config = ctx_config::load(&ctx_config::ConfigSource::explicit(&path), &demo_env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let crm = config.connectors.iter().find(|c| c.name == CRM_SOURCE).unwrap();
+        let ctx_config::ConnectorSettings::CrmExport(e) = &crm.settings else {
+            panic!("not a crm_export connector");
+        };
+        assert_eq!(e.files.len(), 4);
+        assert_eq!(e.files[2].path, dir.path().join("crm/deals.jsonl"));
+        std::fs::remove_file(dir.path().join("connectors.d/crm.toml")).unwrap();
 
         // Without mail and calendars again, their connectors go.
         write_config(dir.path(), &corpus, None, None).unwrap();
