@@ -164,17 +164,82 @@ impl Retriever<'_> {
         let (hits, _total) = self.index.search(&text, &filters, bm25_limit, 0)?;
         let mut lists = vec![RankedList {
             signal: Signal::Bm25,
-            weight: 1.0,
+            weight: if full { 0.5 } else { 1.0 },
             rowids: hits.iter().map(|h| h.rowid).collect(),
         }];
+        // What may be packed: in full mode, only what some signal says is related.
+        let mut eligible: Option<HashSet<i64>> = None;
         if full {
-            // 2. The entity graph: entities the query names, then what the best hits share.
+            // 2. Entities the query names, and a keyword search that insists on the point of
+            //    the query: the named entities' phrases, and most of its other content words.
             let named = signals::named_entities(self.store, &text, bm25_limit)?;
+            let entity_words: HashSet<String> = named
+                .phrases
+                .iter()
+                .flat_map(|p| query_terms(p))
+                .collect();
+            let content: Vec<String> = terms
+                .iter()
+                .filter(|t| !signals::INTENT_WORDS.contains(&t.as_str()))
+                .cloned()
+                .collect();
+            let residual: Vec<String> = content
+                .iter()
+                .filter(|t| !entity_words.contains(*t))
+                .cloned()
+                .collect();
+            let focus_terms = if named.phrases.is_empty() && residual.is_empty() {
+                terms.clone()
+            } else {
+                residual.clone()
+            };
+            let min_match = (focus_terms.len() * 6).div_ceil(10);
+            let focused = self.index.search_focused(
+                &named.phrases,
+                &focus_terms,
+                min_match,
+                &filters,
+                bm25_limit,
+            )?;
+            // 3. What the best focused hits share: their organisation (when the query names
+            //    none) and the people who meet in them.
             let live = self.store.live_item_count()?;
-            let feedback =
-                signals::feedback(self.store, &hits, live, named.is_empty(), bm25_limit)?;
-            lists.extend(named);
+            let voters: &[crate::index::Hit] = if focused.is_empty() { &hits } else { &focused };
+            let feedback = signals::feedback(
+                self.store,
+                voters,
+                live,
+                named.lists.is_empty(),
+                bm25_limit,
+            )?;
+            let mut ok: HashSet<i64> = focused.iter().map(|h| h.rowid).collect();
+            for list in &feedback {
+                ok.extend(list.rowids.iter().copied());
+            }
+            // A named entity's items are all related when the query is just the entity;
+            // with more to it ("the Acme renewal"), only those the other signals confirm.
+            if residual.is_empty() {
+                for list in &named.lists {
+                    ok.extend(list.rowids.iter().copied());
+                }
+            }
+            if named.lists.is_empty() || focused.is_empty() {
+                // Keyword hits near the best one.
+                let best = hits.first().map(|h| h.score).unwrap_or(0.0);
+                ok.extend(
+                    hits.iter()
+                        .filter(|h| h.score >= best * BM25_RELATIVE_CUTOFF)
+                        .map(|h| h.rowid),
+                );
+            }
+            lists.push(RankedList {
+                signal: Signal::Bm25,
+                weight: 1.0,
+                rowids: focused.iter().map(|h| h.rowid).collect(),
+            });
+            lists.extend(named.lists);
             lists.extend(feedback);
+            eligible = Some(ok);
         }
         let mut reasons: HashMap<i64, Reasons> = HashMap::new();
         for (rank, hit) in hits.iter().enumerate() {
@@ -197,28 +262,13 @@ impl Retriever<'_> {
                 }
             }
         }
-        // 3. Fuse, then keep what is related: every item another signal brought, and keyword
-        //    hits that score near the best one (a query word shared by chance is not a reason).
+        // 4. Fuse, keep what is related, best first.
         let fused = signals::fuse(&lists);
-        let best_bm25 = hits.first().map(|h| h.score).unwrap_or(0.0);
-        let weak: HashSet<i64> = if full {
-            let others: HashSet<i64> = lists
-                .iter()
-                .filter(|l| l.signal != Signal::Bm25)
-                .flat_map(|l| l.rowids.iter().copied())
-                .collect();
-            hits.iter()
-                .filter(|h| h.score < best_bm25 * BM25_RELATIVE_CUTOFF && !others.contains(&h.rowid))
-                .map(|h| h.rowid)
-                .collect()
-        } else {
-            HashSet::new()
-        };
         let mut seen: HashSet<i64> = HashSet::new();
         let mut order: Vec<i64> = Vec::new();
         for list in &lists {
             for &rowid in &list.rowids {
-                if !weak.contains(&rowid) && seen.insert(rowid) {
+                if eligible.as_ref().is_none_or(|e| e.contains(&rowid)) && seen.insert(rowid) {
                     order.push(rowid);
                 }
             }

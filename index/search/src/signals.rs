@@ -103,27 +103,47 @@ pub(crate) fn entity_phrases(query: &str) -> Vec<String> {
     out
 }
 
+/// Words that say what kind of answer is wanted, not what it is about ("emails and meetings
+/// with Dana", "Acme account status"): they are not required of keyword hits.
+pub(crate) const INTENT_WORDS: &[&str] = &[
+    "everything", "anything", "all", "status", "update", "updates", "latest", "recent", "account",
+    "emails", "email", "mail", "mails", "messages", "message", "meetings", "meeting", "notes",
+    "documents", "docs", "files", "waiting", "history", "info", "information", "summary",
+    "progress", "news", "where", "we", "are", "related", "regarding", "stuff", "things", "show",
+    "tell", "find", "get", "going", "happening", "latest", "thread", "threads", "calendar",
+];
+
+/// Entities named by the query.
+pub(crate) struct Named {
+    /// The phrases that named them, as written in the query.
+    pub phrases: Vec<String>,
+    /// One list per entity: its items, most recent first.
+    pub lists: Vec<RankedList>,
+}
+
 /// Entities named by the query, with their items (most recent first).
-pub(crate) fn named_entities(
-    store: &StoreReader,
-    query: &str,
-    limit: usize,
-) -> Result<Vec<RankedList>> {
-    let mut out = Vec::new();
+pub(crate) fn named_entities(store: &StoreReader, query: &str, limit: usize) -> Result<Named> {
+    let mut named = Named {
+        phrases: Vec::new(),
+        lists: Vec::new(),
+    };
     let mut seen = HashSet::new();
     for phrase in entity_phrases(query) {
         for entity in store.find_entities(&phrase)? {
             if !seen.insert(entity.rowid) {
                 continue;
             }
-            out.push(RankedList {
+            if !named.phrases.contains(&phrase) {
+                named.phrases.push(phrase.clone());
+            }
+            named.lists.push(RankedList {
                 signal: Signal::Entity(label(&entity)),
                 weight: 1.0,
                 rowids: store.items_of_entity(entity.rowid, limit)?,
             });
         }
     }
-    Ok(out)
+    Ok(named)
 }
 
 /// The feedback signals from the best keyword hits: the organisation they involve (only when

@@ -840,8 +840,12 @@ impl Writer<'_> {
         format!("{} <{}>", person.name(), person.email)
     }
 
+    /// A signature; about half the people name their company in it, as in real mail.
     fn signature(&self, p: usize) -> String {
         let person = self.person(p);
+        if p % 2 == 1 {
+            return person.first.clone();
+        }
         let org = match person.company {
             Some(c) => self.world.companies[c].name.clone(),
             None => ORG_NAME.to_string(),
@@ -1204,11 +1208,15 @@ fn write_deal(w: &mut Writer<'_>, rng: &mut Rng, d: usize) -> std::io::Result<()
             };
             let _ = write!(body, "Hi {greet},\n\n");
             if k == 0 || rng.chance(50) {
-                let _ = write!(
-                    body,
-                    "Following up on the {} {} for {}. ",
-                    deal.product, deal.kind, company.word
-                );
+                if rng.chance(50) {
+                    let _ = write!(
+                        body,
+                        "Following up on the {} {} for {}. ",
+                        deal.product, deal.kind, company.word
+                    );
+                } else {
+                    let _ = write!(body, "Following up on the {}. ", deal.kind);
+                }
             }
             if mentions_topic && (k == 0 || rng.chance(40)) {
                 body.push_str(topic.2[rng.below(3)]);
@@ -1624,8 +1632,9 @@ impl Writer<'_> {
 fn make_queries(world: &World, seed: u64) -> Vec<Query> {
     let mut rng = Rng::for_document(seed, 0x7175_6572);
     let mut out = Vec::new();
+    // Contacts who take part in a deal (the others only appear in CRM records and briefs).
     let contacts: Vec<usize> = (world.employees..world.people.len())
-        .filter(|&p| world.people[p].company.is_some())
+        .filter(|&p| world.deals.iter().any(|d| d.contacts.contains(&p)))
         .collect();
     // Every fifth contact, spread over the companies.
     let step = (contacts.len() / 25).max(1);
