@@ -173,10 +173,11 @@ impl Retriever<'_> {
             // 2. Entities the query names, and a keyword search that insists on the point of
             //    the query: the named entities' phrases, and most of its other content words.
             let named = signals::named_entities(self.store, &text, bm25_limit)?;
-            let entity_words: HashSet<String> = named
-                .phrases
+            let entity_words: HashSet<String> = signals::query_words(&text)
                 .iter()
-                .flat_map(|p| query_terms(p))
+                .zip(&named.covered)
+                .filter(|(_, c)| **c)
+                .flat_map(|(w, _)| query_terms(w))
                 .collect();
             let content: Vec<String> = terms
                 .iter()
@@ -204,10 +205,21 @@ impl Retriever<'_> {
             // 3. What the best focused hits share: their organisation (when the query names
             //    none) and the people who meet in them.
             let live = self.store.live_item_count()?;
-            let voters: &[crate::index::Hit] = if focused.is_empty() { &hits } else { &focused };
+            // Too few focused hits to say what they share: the best keyword hits vote too.
+            let best = hits.first().map(|h| h.score).unwrap_or(0.0);
+            let near_best = || {
+                hits.iter()
+                    .filter(move |h| h.score >= best * BM25_RELATIVE_CUTOFF)
+                    .copied()
+            };
+            let voters: Vec<crate::index::Hit> = if focused.len() >= 3 {
+                focused.clone()
+            } else {
+                focused.iter().copied().chain(near_best()).collect()
+            };
             let feedback = signals::feedback(
                 self.store,
-                voters,
+                &voters,
                 live,
                 named.lists.is_empty(),
                 bm25_limit,
@@ -223,14 +235,9 @@ impl Retriever<'_> {
                     ok.extend(list.rowids.iter().copied());
                 }
             }
-            if named.lists.is_empty() || focused.is_empty() {
-                // Keyword hits near the best one.
-                let best = hits.first().map(|h| h.score).unwrap_or(0.0);
-                ok.extend(
-                    hits.iter()
-                        .filter(|h| h.score >= best * BM25_RELATIVE_CUTOFF)
-                        .map(|h| h.rowid),
-                );
+            if focused.is_empty() {
+                // Nothing has the point of the query: keyword hits near the best one.
+                ok.extend(near_best().map(|h| h.rowid));
             }
             lists.push(RankedList {
                 signal: Signal::Bm25,

@@ -74,28 +74,34 @@ fn label(entity: &ctx_store::EntityMatch) -> String {
     }
 }
 
-/// Phrases of a query that may name an entity: addresses, domains, and runs of one to three
-/// words ("Dana Lee", "acme.com"), plus each multi-word run written as one word
-/// ("bluefin logistics" → "bluefinlogistics", how domains are often spelled).
-pub(crate) fn entity_phrases(query: &str) -> Vec<String> {
-    let words: Vec<&str> = query
+/// The words of a query as entity lookups see them (punctuation around words removed).
+pub(crate) fn query_words(query: &str) -> Vec<&str> {
+    query
         .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '?' || c == '!')
         .map(|w| {
             w.trim_matches(|c: char| c == '"' || c == '\'' || c == '(' || c == ')' || c == '.')
         })
         .filter(|w| !w.is_empty())
-        .collect();
-    let mut out: Vec<String> = Vec::new();
+        .collect()
+}
+
+/// Phrases of a query that may name an entity, with the span of words they cover: addresses,
+/// domains, and runs of one to three words ("Dana Lee", "acme.com"), plus each multi-word run
+/// written as one word ("bluefin logistics" → "bluefinlogistics", how domains are often
+/// spelled).
+pub(crate) fn entity_phrases(words: &[&str]) -> Vec<(String, usize, usize)> {
+    let mut out: Vec<(String, usize, usize)> = Vec::new();
     for n in 1..=3 {
-        for window in words.windows(n) {
+        for (start, window) in words.windows(n).enumerate() {
             let phrase = window.join(" ");
-            if phrase.len() >= 3 && !out.contains(&phrase) {
-                out.push(phrase);
+            if phrase.len() >= 3 && !out.iter().any(|(p, ..)| *p == phrase) {
+                out.push((phrase, start, n));
             }
             if n > 1 {
                 let joined = window.concat();
-                if joined.chars().all(char::is_alphanumeric) && !out.contains(&joined) {
-                    out.push(joined);
+                if joined.chars().all(char::is_alphanumeric) && !out.iter().any(|(p, ..)| *p == joined)
+                {
+                    out.push((joined, start, n));
                 }
             }
         }
@@ -110,31 +116,59 @@ pub(crate) const INTENT_WORDS: &[&str] = &[
     "emails", "email", "mail", "mails", "messages", "message", "meetings", "meeting", "notes",
     "documents", "docs", "files", "waiting", "history", "info", "information", "summary",
     "progress", "news", "where", "we", "are", "related", "regarding", "stuff", "things", "show",
-    "tell", "find", "get", "going", "happening", "latest", "thread", "threads", "calendar",
+    "tell", "find", "get", "going", "happening", "thread", "threads", "calendar", "project",
+    "projects",
 ];
 
 /// Entities named by the query.
 pub(crate) struct Named {
-    /// The phrases that named them, as written in the query.
+    /// Phrases a keyword hit must contain one of: the words that named an entity, and the
+    /// entity's own name (an address names a person who is written about by name).
     pub phrases: Vec<String>,
+    /// Which query words are part of an entity's name (a capitalised word next to a named
+    /// entity belongs to it: "Bluefin Robotics" when `bluefin.com` is known as "Bluefin").
+    pub covered: Vec<bool>,
     /// One list per entity: its items, most recent first.
     pub lists: Vec<RankedList>,
 }
 
 /// Entities named by the query, with their items (most recent first).
 pub(crate) fn named_entities(store: &StoreReader, query: &str, limit: usize) -> Result<Named> {
+    let words = query_words(query);
     let mut named = Named {
         phrases: Vec::new(),
+        covered: vec![false; words.len()],
         lists: Vec::new(),
     };
     let mut seen = HashSet::new();
-    for phrase in entity_phrases(query) {
-        for entity in store.find_entities(&phrase)? {
+    for (phrase, start, len) in entity_phrases(&words) {
+        let found = store.find_entities(&phrase)?;
+        if found.is_empty() {
+            continue;
+        }
+        let spaced = words[start..start + len].join(" ");
+        if !named.phrases.contains(&spaced) {
+            named.phrases.push(spaced);
+        }
+        let capitalised = |w: &str| w.chars().next().is_some_and(char::is_uppercase);
+        let (mut from, mut to) = (start, start + len);
+        while from > 0 && capitalised(words[from - 1]) && !named.covered[from - 1] {
+            from -= 1;
+        }
+        while to < words.len() && capitalised(words[to]) {
+            to += 1;
+        }
+        for flag in &mut named.covered[from..to] {
+            *flag = true;
+        }
+        for entity in found {
             if !seen.insert(entity.rowid) {
                 continue;
             }
-            if !named.phrases.contains(&phrase) {
-                named.phrases.push(phrase.clone());
+            if let Some(name) = &entity.name
+                && !named.phrases.iter().any(|p| p.eq_ignore_ascii_case(name))
+            {
+                named.phrases.push(name.clone());
             }
             named.lists.push(RankedList {
                 signal: Signal::Entity(label(&entity)),
