@@ -184,12 +184,27 @@ impl Retriever<'_> {
                 .filter(|t| !signals::INTENT_WORDS.contains(&t.as_str()))
                 .cloned()
                 .collect();
+            // Capitalised words that name no known entity are names all the same ("Ironbark",
+            // "Osprey", "Route Planner"): each is required.
+            let words = signals::query_words(&text);
+            let mut proper: Vec<String> = Vec::new();
+            for (word, covered) in words.iter().zip(&named.covered) {
+                if *covered || !word.chars().next().is_some_and(char::is_uppercase) {
+                    continue;
+                }
+                for t in query_terms(word) {
+                    if !signals::INTENT_WORDS.contains(&t.as_str()) && !proper.contains(&t) {
+                        proper.push(t);
+                    }
+                }
+            }
             let residual: Vec<String> = content
                 .iter()
-                .filter(|t| !entity_words.contains(*t))
+                .filter(|t| !entity_words.contains(*t) && !proper.contains(*t))
                 .cloned()
                 .collect();
-            let focus_terms = if named.phrases.is_empty() && residual.is_empty() {
+            let focus_terms = if named.phrases.is_empty() && proper.is_empty() && residual.is_empty()
+            {
                 terms.clone()
             } else {
                 residual.clone()
@@ -197,6 +212,7 @@ impl Retriever<'_> {
             let min_match = (focus_terms.len() * 6).div_ceil(10);
             let focused = self.index.search_focused(
                 &named.phrases,
+                &proper,
                 &focus_terms,
                 min_match,
                 &filters,
@@ -230,7 +246,7 @@ impl Retriever<'_> {
             }
             // A named entity's items are all related when the query is just the entity;
             // with more to it ("the Acme renewal"), only those the other signals confirm.
-            if residual.is_empty() {
+            if residual.is_empty() && proper.is_empty() {
                 for list in &named.lists {
                     ok.extend(list.rowids.iter().copied());
                 }

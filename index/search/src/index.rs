@@ -354,11 +354,14 @@ impl SearchIndex {
     }
 
     /// BM25 that insists on the query's point: every hit contains one of `required` (phrases
-    /// such as a person's full name, matched as phrases) and at least `min_match` of `terms`.
-    /// Scores add up over all of them. With nothing required and no terms, nothing matches.
+    /// such as a person's full name, matched as phrases), every one of `all_of` (words) and at
+    /// least `min_match` of `terms`. Scores add up over all of them. With nothing required and
+    /// no terms, nothing matches.
+    #[allow(clippy::too_many_arguments)]
     pub fn search_focused(
         &self,
         required: &[String],
+        all_of: &[String],
         terms: &[String],
         min_match: usize,
         filters: &Filters,
@@ -383,6 +386,9 @@ impl SearchIndex {
                 })
                 .collect();
             clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+        }
+        for word in all_of {
+            clauses.push((Occur::Must, parse(word)));
         }
         if !terms.is_empty() {
             let should: Vec<(Occur, Box<dyn Query>)> =

@@ -189,11 +189,22 @@ pub(crate) fn feedback(
     want_org: bool,
     limit: usize,
 ) -> Result<Vec<RankedList>> {
-    let top: Vec<i64> = hits.iter().take(FEEDBACK_HITS).map(|h| h.rowid).collect();
+    // One vote per conversation: the messages of one thread are one piece of evidence.
+    let head: Vec<i64> = hits.iter().take(FEEDBACK_HITS * 5).map(|h| h.rowid).collect();
+    let sizes = store.sizes(&head)?;
+    let mut threads = HashSet::new();
+    let top: Vec<i64> = head
+        .into_iter()
+        .filter(|r| match sizes.get(r).and_then(|s| s.thread_key.clone()) {
+            Some(t) => threads.insert(t),
+            None => true,
+        })
+        .take(FEEDBACK_HITS)
+        .collect();
     let entities = store.entities_of_items(&top)?;
     // Only hits that involve anyone vote (a document without people says nothing either way).
     let voters = entities.len();
-    if voters < 3 {
+    if voters < 2 {
         return Ok(Vec::new());
     }
     let mut votes: HashMap<(i64, bool), usize> = HashMap::new();
@@ -236,7 +247,7 @@ pub(crate) fn feedback(
     }
     let mut people: Vec<i64> = votes
         .iter()
-        .filter(|((e, org), n)| !*org && **n * 10 >= voters * 4 && informative(e))
+        .filter(|((e, org), n)| !*org && **n * 10 >= voters * 6 && informative(e))
         .map(|((e, _), _)| *e)
         .collect();
     people.sort_unstable();
