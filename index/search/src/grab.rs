@@ -242,7 +242,11 @@ impl Retriever<'_> {
             )?;
             let mut ok: HashSet<i64> = focused.iter().map(|h| h.rowid).collect();
             for list in &feedback {
-                ok.extend(list.rowids.iter().copied());
+                // The organisation stands in for a named one: all of it only when the query
+                // is just the name; where people meet is specific either way.
+                if matches!(list.signal, Signal::Participants(_)) || residual.is_empty() {
+                    ok.extend(list.rowids.iter().copied());
+                }
             }
             // A named entity's items are all related when the query is just the entity;
             // with more to it ("the Acme renewal"), only those the other signals confirm.
