@@ -409,7 +409,11 @@ fn find_ctxd(args: &BenchArgs) -> Option<PathBuf> {
     candidate.is_file().then_some(candidate)
 }
 
-pub(crate) async fn start_daemon(args: &BenchArgs, layout: &Layout, config: &Path) -> Result<Daemon> {
+pub(crate) async fn start_daemon(
+    args: &BenchArgs,
+    layout: &Layout,
+    config: &Path,
+) -> Result<Daemon> {
     if !args.in_process
         && let Some(binary) = find_ctxd(args)
     {
@@ -1186,7 +1190,12 @@ fn write_section(path: &Path, section: &str) -> Result<()> {
 }
 
 /// Replaces the section between `start` and `end` markers of `path`, or appends it.
-pub(crate) fn write_marked_section(path: &Path, section: &str, start: &str, end: &str) -> Result<()> {
+pub(crate) fn write_marked_section(
+    path: &Path,
+    section: &str,
+    start: &str,
+    end: &str,
+) -> Result<()> {
     let existing = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),

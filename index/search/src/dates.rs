@@ -183,7 +183,10 @@ fn expression_at(words: &[String], i: usize, today: i64) -> Option<(TimeRange, u
         "recently" | "lately" => return Some((range_days(today - 30, today + 1), 1)),
         _ => {}
     }
-    let relative = matches!(w(0), "last" | "past" | "this" | "next" | "previous" | "coming");
+    let relative = matches!(
+        w(0),
+        "last" | "past" | "this" | "next" | "previous" | "coming"
+    );
     if relative {
         let which = w(0);
         // "last 10 days", "past two weeks"
@@ -345,7 +348,10 @@ pub fn parse_time(query: &str, now_ms: i64) -> TimedQuery {
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut words: Vec<String> = Vec::new();
     let mut start = None;
-    for (at, ch) in query.char_indices().chain(std::iter::once((query.len(), ' '))) {
+    for (at, ch) in query
+        .char_indices()
+        .chain(std::iter::once((query.len(), ' ')))
+    {
         if ch.is_whitespace() || ch == ',' || ch == '?' || ch == '!' || ch == ';' {
             if let Some(s) = start.take() {
                 let word = query[s..at]

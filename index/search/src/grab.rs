@@ -203,12 +203,12 @@ impl Retriever<'_> {
                 .filter(|t| !entity_words.contains(*t) && !proper.contains(*t))
                 .cloned()
                 .collect();
-            let focus_terms = if named.phrases.is_empty() && proper.is_empty() && residual.is_empty()
-            {
-                terms.clone()
-            } else {
-                residual.clone()
-            };
+            let focus_terms =
+                if named.phrases.is_empty() && proper.is_empty() && residual.is_empty() {
+                    terms.clone()
+                } else {
+                    residual.clone()
+                };
             let min_match = (focus_terms.len() * 6).div_ceil(10);
             let focused = self.index.search_focused(
                 &named.phrases,

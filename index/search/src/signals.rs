@@ -99,7 +99,8 @@ pub(crate) fn entity_phrases(words: &[&str]) -> Vec<(String, usize, usize)> {
             }
             if n > 1 {
                 let joined = window.concat();
-                if joined.chars().all(char::is_alphanumeric) && !out.iter().any(|(p, ..)| *p == joined)
+                if joined.chars().all(char::is_alphanumeric)
+                    && !out.iter().any(|(p, ..)| *p == joined)
                 {
                     out.push((joined, start, n));
                 }
@@ -112,11 +113,51 @@ pub(crate) fn entity_phrases(words: &[&str]) -> Vec<(String, usize, usize)> {
 /// Words that say what kind of answer is wanted, not what it is about ("emails and meetings
 /// with Dana", "Acme account status"): they are not required of keyword hits.
 pub(crate) const INTENT_WORDS: &[&str] = &[
-    "everything", "anything", "all", "status", "update", "updates", "latest", "recent", "account",
-    "emails", "email", "mail", "mails", "messages", "message", "meetings", "meeting", "notes",
-    "documents", "docs", "files", "waiting", "history", "info", "information", "summary",
-    "progress", "news", "where", "we", "are", "related", "regarding", "stuff", "things", "show",
-    "tell", "find", "get", "going", "happening", "thread", "threads", "calendar", "project",
+    "everything",
+    "anything",
+    "all",
+    "status",
+    "update",
+    "updates",
+    "latest",
+    "recent",
+    "account",
+    "emails",
+    "email",
+    "mail",
+    "mails",
+    "messages",
+    "message",
+    "meetings",
+    "meeting",
+    "notes",
+    "documents",
+    "docs",
+    "files",
+    "waiting",
+    "history",
+    "info",
+    "information",
+    "summary",
+    "progress",
+    "news",
+    "where",
+    "we",
+    "are",
+    "related",
+    "regarding",
+    "stuff",
+    "things",
+    "show",
+    "tell",
+    "find",
+    "get",
+    "going",
+    "happening",
+    "thread",
+    "threads",
+    "calendar",
+    "project",
     "projects",
 ];
 
@@ -190,7 +231,11 @@ pub(crate) fn feedback(
     limit: usize,
 ) -> Result<Vec<RankedList>> {
     // One vote per conversation: the messages of one thread are one piece of evidence.
-    let head: Vec<i64> = hits.iter().take(FEEDBACK_HITS * 5).map(|h| h.rowid).collect();
+    let head: Vec<i64> = hits
+        .iter()
+        .take(FEEDBACK_HITS * 5)
+        .map(|h| h.rowid)
+        .collect();
     let sizes = store.sizes(&head)?;
     let mut threads = HashSet::new();
     let top: Vec<i64> = head
@@ -259,8 +304,7 @@ pub(crate) fn feedback(
                 *meets.entry(rowid).or_default() += 1;
             }
         }
-        let mut rowids: Vec<(i64, usize)> =
-            meets.into_iter().filter(|(_, n)| *n >= need).collect();
+        let mut rowids: Vec<(i64, usize)> = meets.into_iter().filter(|(_, n)| *n >= need).collect();
         rowids.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
         if !rowids.is_empty() {
             let names = store

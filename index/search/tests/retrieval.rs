@@ -2,7 +2,9 @@
 //! hits, the relevance cut-off, and the BM25-only baseline mode.
 
 use ctx_connector_api::{Batch, Cursor, Item, ItemId, ItemKind, PersonRef, PersonRole};
-use ctx_search::{Filters, GrabParams, GrabResult, OpenState, RetrievalMode, Retriever, SearchIndex};
+use ctx_search::{
+    Filters, GrabParams, GrabResult, OpenState, RetrievalMode, Retriever, SearchIndex,
+};
 use ctx_store::{Store, StoreReader, TokenCounter, prepare_batch};
 
 /// 2026-12-03 12:00 UTC, a Thursday.
@@ -108,9 +110,21 @@ fn time_expressions_filter_and_leave_the_keywords() {
     f.put(
         "mail",
         vec![
-            mail("old", "Walrus pricing", "walrus numbers", vec![], NOW - 40 * DAY),
+            mail(
+                "old",
+                "Walrus pricing",
+                "walrus numbers",
+                vec![],
+                NOW - 40 * DAY,
+            ),
             // Last week is Monday 2026-11-23 to Sunday 2026-11-29.
-            mail("recent", "Walrus pricing", "walrus numbers", vec![], NOW - 6 * DAY),
+            mail(
+                "recent",
+                "Walrus pricing",
+                "walrus numbers",
+                vec![],
+                NOW - 6 * DAY,
+            ),
             mail("today", "Walrus pricing", "walrus numbers", vec![], NOW),
         ],
     );
@@ -126,17 +140,29 @@ fn time_expressions_filter_and_leave_the_keywords() {
 #[test]
 fn an_organisation_named_as_words_matches_its_domain() {
     let mut f = Fixture::new();
-    let maria = person("Maria Okafor", "maria@bluefinlogistics.io", PersonRole::Attendee);
+    let maria = person(
+        "Maria Okafor",
+        "maria@bluefinlogistics.io",
+        PersonRole::Attendee,
+    );
     f.put(
         "cal",
         vec![
             event("e1", "Weekly sync", vec![maria.clone()]),
-            event("e2", "Unrelated", vec![person("Bo", "bo@else.com", PersonRole::Attendee)]),
+            event(
+                "e2",
+                "Unrelated",
+                vec![person("Bo", "bo@else.com", PersonRole::Attendee)],
+            ),
         ],
     );
     let r = f.grab("Bluefin Logistics account status");
     assert_eq!(ids(&r), vec![id("cal", "e1")], "{:?}", r.items);
-    assert!(r.items[0].why.contains("Bluefinlogistics"), "{}", r.items[0].why);
+    assert!(
+        r.items[0].why.contains("Bluefinlogistics"),
+        "{}",
+        r.items[0].why
+    );
 }
 
 #[test]
@@ -217,7 +243,11 @@ fn people_the_best_hits_share_bring_where_they_meet() {
             &format!("f{n}"),
             "Lunch",
             "sandwiches",
-            vec![person(&format!("P{n}"), &format!("p{n}@halcyon.test"), PersonRole::From)],
+            vec![person(
+                &format!("P{n}"),
+                &format!("p{n}@halcyon.test"),
+                PersonRole::From,
+            )],
             NOW - DAY,
         ));
     }

@@ -279,22 +279,105 @@ const FIRST: [&str; 48] = [
 ];
 
 const LAST: [&str; 48] = [
-    "Okafor", "Lindqvist", "Moreau", "Tanaka", "Kowalski", "Haddad", "Brennan", "Castillo",
-    "Nakamura", "Osei", "Petrov", "Quinn", "Rasmussen", "Silva", "Thornton", "Umarov", "Varga",
-    "Whitfield", "Yilmaz", "Zimmer", "Abernathy", "Bergstrom", "Delacroix", "Eriksen", "Fontaine",
-    "Gallagher", "Horvath", "Iqbal", "Jankowski", "Kaur", "Lombardi", "Mbeki", "Novak",
-    "Ostrowski", "Pacheco", "Rinaldi", "Sandoval", "Takahashi", "Ulrich", "Vasquez", "Wojcik",
-    "Xavier", "Yamada", "Zeller", "Achterberg", "Beaumont", "Carrington", "Dubois",
+    "Okafor",
+    "Lindqvist",
+    "Moreau",
+    "Tanaka",
+    "Kowalski",
+    "Haddad",
+    "Brennan",
+    "Castillo",
+    "Nakamura",
+    "Osei",
+    "Petrov",
+    "Quinn",
+    "Rasmussen",
+    "Silva",
+    "Thornton",
+    "Umarov",
+    "Varga",
+    "Whitfield",
+    "Yilmaz",
+    "Zimmer",
+    "Abernathy",
+    "Bergstrom",
+    "Delacroix",
+    "Eriksen",
+    "Fontaine",
+    "Gallagher",
+    "Horvath",
+    "Iqbal",
+    "Jankowski",
+    "Kaur",
+    "Lombardi",
+    "Mbeki",
+    "Novak",
+    "Ostrowski",
+    "Pacheco",
+    "Rinaldi",
+    "Sandoval",
+    "Takahashi",
+    "Ulrich",
+    "Vasquez",
+    "Wojcik",
+    "Xavier",
+    "Yamada",
+    "Zeller",
+    "Achterberg",
+    "Beaumont",
+    "Carrington",
+    "Dubois",
 ];
 
 const COMPANY_WORDS: [&str; 48] = [
-    "Bluefin", "Copperleaf", "Northwind", "Ironbark", "Silverline", "Redwood", "Brightwater",
-    "Stonebridge", "Goldcrest", "Blackthorn", "Clearview", "Driftwood", "Evergreen", "Foxglove",
-    "Granite", "Harborview", "Juniper", "Kingsley", "Lakeshore", "Meridian", "Nimbus", "Oakridge",
-    "Pinecone", "Quarry", "Riverstone", "Sagebrush", "Tidewater", "Umbra", "Vantage", "Westfield",
-    "Yellowtail", "Zephyr", "Ashgrove", "Birchwood", "Cedarline", "Dunmore", "Elmstead",
-    "Fairhaven", "Glenrock", "Hollowell", "Ivywood", "Jadeport", "Kestrelton", "Larchmont",
-    "Mossbank", "Netherby", "Orchardly", "Primrose",
+    "Bluefin",
+    "Copperleaf",
+    "Northwind",
+    "Ironbark",
+    "Silverline",
+    "Redwood",
+    "Brightwater",
+    "Stonebridge",
+    "Goldcrest",
+    "Blackthorn",
+    "Clearview",
+    "Driftwood",
+    "Evergreen",
+    "Foxglove",
+    "Granite",
+    "Harborview",
+    "Juniper",
+    "Kingsley",
+    "Lakeshore",
+    "Meridian",
+    "Nimbus",
+    "Oakridge",
+    "Pinecone",
+    "Quarry",
+    "Riverstone",
+    "Sagebrush",
+    "Tidewater",
+    "Umbra",
+    "Vantage",
+    "Westfield",
+    "Yellowtail",
+    "Zephyr",
+    "Ashgrove",
+    "Birchwood",
+    "Cedarline",
+    "Dunmore",
+    "Elmstead",
+    "Fairhaven",
+    "Glenrock",
+    "Hollowell",
+    "Ivywood",
+    "Jadeport",
+    "Kestrelton",
+    "Larchmont",
+    "Mossbank",
+    "Netherby",
+    "Orchardly",
+    "Primrose",
 ];
 
 const COMPANY_KINDS: [(&str, &str); 12] = [
@@ -351,7 +434,13 @@ const PRODUCTS: [&str; 12] = [
     "Quality Inspector",
 ];
 
-const DEAL_KINDS: [&str; 5] = ["renewal", "expansion", "pilot", "enterprise rollout", "upsell"];
+const DEAL_KINDS: [&str; 5] = [
+    "renewal",
+    "expansion",
+    "pilot",
+    "enterprise rollout",
+    "upsell",
+];
 const STAGES: [&str; 5] = [
     "discovery",
     "proposal",
@@ -1185,7 +1274,10 @@ fn write_deal(w: &mut Writer<'_>, rng: &mut Rng, d: usize) -> std::io::Result<()
             _ => GENERIC_SUBJECTS[rng.below(GENERIC_SUBJECTS.len())].to_string(),
         };
         let messages = rng.range(2, 5);
-        let mut at = { let days = rng.range(3, 80) as i64; w.when(rng, days) };
+        let mut at = {
+            let days = rng.range(3, 80) as i64;
+            w.when(rng, days)
+        };
         let mut parents: Vec<String> = Vec::new();
         let mut mails = Vec::new();
         let mut previous_body = String::new();
@@ -1229,7 +1321,8 @@ fn write_deal(w: &mut Writer<'_>, rng: &mut Rng, d: usize) -> std::io::Result<()
                     body,
                     "\nOn {}, {} wrote:\n",
                     rfc5322_date(at, 0),
-                    w.person(mails.last().map(|m: &Mail| m.from).unwrap_or(from)).name()
+                    w.person(mails.last().map(|m: &Mail| m.from).unwrap_or(from))
+                        .name()
                 );
                 for line in previous_body.lines() {
                     let _ = writeln!(body, "> {line}");
@@ -1288,7 +1381,10 @@ fn write_deal(w: &mut Writer<'_>, rng: &mut Rng, d: usize) -> std::io::Result<()
         };
         let mut description = String::from("Agenda: ");
         filler(rng, 2, &mut description);
-        let start = { let days = rng.range(0, 60) as i64 - 20; w.when(rng, days) };
+        let start = {
+            let days = rng.range(0, 60) as i64 - 20;
+            w.when(rng, days)
+        };
         w.event(
             format!("rel-deal{d}-m{m}@{ORG_DOMAIN}"),
             &summary,
@@ -1343,7 +1439,14 @@ fn write_deal(w: &mut Writer<'_>, rng: &mut Rng, d: usize) -> std::io::Result<()
             .join(" and ")
     );
     let mut about = base.clone();
-    for section in ["Background", "Scope", "Timeline", "Pricing", "Terms", "Risks"] {
+    for section in [
+        "Background",
+        "Scope",
+        "Timeline",
+        "Pricing",
+        "Terms",
+        "Risks",
+    ] {
         let _ = write!(text, "## {section}\n\n");
         filler_range(rng, 8, 20, &mut text);
         text.push_str("\n\n");
@@ -1364,7 +1467,10 @@ fn write_deal(w: &mut Writer<'_>, rng: &mut Rng, d: usize) -> std::io::Result<()
             FILLER[rng.below(FILLER.len())]
         );
         filler(rng, 2, &mut body);
-        let at = { let days = rng.range(1, 60) as i64; w.when(rng, days) };
+        let at = {
+            let days = rng.range(1, 60) as i64;
+            w.when(rng, days)
+        };
         let mut about = base.clone();
         about.merge(&w.about_people(&[contact]));
         let id = format!("note-{:04}", d * 4 + n);
@@ -1408,7 +1514,12 @@ fn write_account_brief(w: &mut Writer<'_>, rng: &mut Rng, c: usize) -> std::io::
     let mut about = w.about_people(&co.contacts);
     about.companies.insert(c);
     about.deals.extend(&co.deals);
-    w.doc("accounts", format!("account-{}.md", slug(&co.name)), &text, about)
+    w.doc(
+        "accounts",
+        format!("account-{}.md", slug(&co.name)),
+        &text,
+        about,
+    )
 }
 
 fn money(amount: u32) -> String {
@@ -1422,11 +1533,18 @@ fn write_project(w: &mut Writer<'_>, rng: &mut Rng, p: usize) -> std::io::Result
     base.projects.insert(p);
     for t in 0..3 {
         let subject = if rng.chance(55) {
-            format!("{}: {}", project.code, ["status", "design", "open questions"][t])
+            format!(
+                "{}: {}",
+                project.code,
+                ["status", "design", "open questions"][t]
+            )
         } else {
             ["Standup notes", "Design question", "Blocking issue"][t].to_string()
         };
-        let mut at = { let days = rng.range(2, 60) as i64; w.when(rng, days) };
+        let mut at = {
+            let days = rng.range(2, 60) as i64;
+            w.when(rng, days)
+        };
         let mut parents = Vec::new();
         let mut mails = Vec::new();
         let mentions_topic = rng.chance(50);
@@ -1473,7 +1591,10 @@ fn write_project(w: &mut Writer<'_>, rng: &mut Rng, p: usize) -> std::io::Result
         }
         w.thread(mails, about)?;
     }
-    let start = { let days = rng.range(20, 50) as i64; w.when(rng, days) };
+    let start = {
+        let days = rng.range(20, 50) as i64;
+        w.when(rng, days)
+    };
     let standup = format!("{} standup", project.code);
     w.event(
         format!("rel-proj{p}-standup@{ORG_DOMAIN}"),
@@ -1489,7 +1610,10 @@ fn write_project(w: &mut Writer<'_>, rng: &mut Rng, p: usize) -> std::io::Result
         format!("rel-proj{p}-review@{ORG_DOMAIN}"),
         "Design review",
         "Walk through the open design questions.",
-        { let days = rng.range(0, 30) as i64 - 10; w.when(rng, days) },
+        {
+            let days = rng.range(0, 30) as i64 - 10;
+            w.when(rng, days)
+        },
         false,
         project.lead,
         &project.members[1..],
@@ -1510,7 +1634,12 @@ fn write_project(w: &mut Writer<'_>, rng: &mut Rng, p: usize) -> std::io::Result
     text.push_str(topic.2[1]);
     text.push('\n');
     about.topics.insert(project.topic);
-    w.doc("projects", format!("spec-{}.md", slug(project.code)), &text, about)
+    w.doc(
+        "projects",
+        format!("spec-{}.md", slug(project.code)),
+        &text,
+        about,
+    )
 }
 
 fn write_topic_docs(w: &mut Writer<'_>, rng: &mut Rng, t: usize) -> std::io::Result<()> {
@@ -1548,8 +1677,11 @@ fn write_noise(w: &mut Writer<'_>, rng: &mut Rng, n: usize) -> std::io::Result<(
                 email: format!(
                     "{}@{}",
                     ["news", "events", "digest", "team", "updates", "hello"][i],
-                    ["supplychaindive.example", "logisticsweekly.example", "saasnews.example"]
-                        [i % 3]
+                    [
+                        "supplychaindive.example",
+                        "logisticsweekly.example",
+                        "saasnews.example"
+                    ][i % 3]
                 ),
                 title: "Newsletter",
                 company: None,
@@ -1567,7 +1699,10 @@ fn write_noise(w: &mut Writer<'_>, rng: &mut Rng, n: usize) -> std::io::Result<(
         );
         filler_range(rng, 4, 9, &mut body);
         body.push_str("\n\nUnsubscribe at any time.\n");
-        let at = { let days = rng.range(0, 120) as i64; w.when(rng, days) };
+        let at = {
+            let days = rng.range(0, 120) as i64;
+            w.when(rng, days)
+        };
         let mail = Mail {
             from,
             to: vec![to],
@@ -1585,7 +1720,10 @@ fn write_noise(w: &mut Writer<'_>, rng: &mut Rng, n: usize) -> std::io::Result<(
         w.thread_plain(mail, about)?;
     }
     for k in 0..n - newsletters {
-        let mut text = format!("# {} ({k})\n\n", NOISE_TITLES[rng.below(NOISE_TITLES.len())]);
+        let mut text = format!(
+            "# {} ({k})\n\n",
+            NOISE_TITLES[rng.below(NOISE_TITLES.len())]
+        );
         filler_range(rng, 5, 25, &mut text);
         if rng.chance(30) {
             let _ = write!(
@@ -1609,7 +1747,10 @@ impl Writer<'_> {
         self.mail_seq += 1;
         let raw = self.render_mail(&m);
         std::fs::write(
-            self.root.join("mail").join("cur").join(format!("{unique}:2,S")),
+            self.root
+                .join("mail")
+                .join("cur")
+                .join(format!("{unique}:2,S")),
             raw.as_bytes(),
         )?;
         self.stats.messages += 1;
@@ -1751,7 +1892,9 @@ mod tests {
                     return false;
                 };
                 let text = String::from_utf8_lossy(&ics_a).to_string();
-                let block = text.split("BEGIN:VEVENT").find(|b| b.contains(uid.as_str()));
+                let block = text
+                    .split("BEGIN:VEVENT")
+                    .find(|b| b.contains(uid.as_str()));
                 block.is_some_and(|b| {
                     GENERIC_MEETINGS
                         .iter()
@@ -1764,7 +1907,10 @@ mod tests {
 
     #[test]
     fn paraphrases_share_no_word_with_their_topic() {
-        const STOP: &[&str] = &["their", "with", "that", "this", "from", "after", "before", "about", "which", "they", "what", "when"];
+        const STOP: &[&str] = &[
+            "their", "with", "that", "this", "from", "after", "before", "about", "which", "they",
+            "what", "when",
+        ];
         for (phrase, para, sentences) in TOPICS {
             let words = |s: &str| {
                 s.to_lowercase()
