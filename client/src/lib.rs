@@ -12,6 +12,7 @@
 //!         query: "Acme renewal".into(),
 //!         token_budget: 8192,
 //!         filters: None,
+//!         ..Default::default()
 //!     })
 //!     .await?
 //!     .into_inner();

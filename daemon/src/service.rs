@@ -7,7 +7,7 @@ use std::time::Instant;
 use ctx_connector_api::ItemKind;
 use ctx_proto::v1::context_service_server::ContextService;
 use ctx_proto::v1::{self as pb};
-use ctx_search::{Filters, GrabParams, Retriever, query_terms};
+use ctx_search::{Filters, GrabParams, RetrievalMode, Retriever, query_terms};
 use tonic::{Request, Response, Status};
 
 use crate::DaemonError;
@@ -147,6 +147,11 @@ impl ContextService for ContextApi {
                 query: req.query,
                 token_budget: budget,
                 filters,
+                mode: match pb::RetrievalMode::try_from(req.mode) {
+                    Ok(pb::RetrievalMode::Bm25Only) => RetrievalMode::Bm25Only,
+                    _ => RetrievalMode::Full,
+                },
+                now_ms: None,
             })?;
             let freshness = engine.reader.freshness()?;
             Ok((result, freshness))

@@ -133,6 +133,7 @@ async fn grab(client: &mut Client, query: &str, budget: u32) -> pb::GrabResponse
             query: query.into(),
             token_budget: budget,
             filters: None,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -279,6 +280,7 @@ async fn packing_respects_budgets_and_large_budgets_return_everything_related() 
                 kinds: vec!["spreadsheet".into()],
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -293,6 +295,7 @@ async fn packing_respects_budgets_and_large_budgets_return_everything_related() 
                 sources: vec!["elsewhere".into()],
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -38,7 +38,11 @@ const INGEST_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 
 /// Options of `ctx bench`.
 #[derive(clap::Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// Another benchmark than the foundation one.
+    #[command(subcommand)]
+    pub what: Option<BenchKind>,
     /// Number of files to generate and ingest.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub items: usize,
@@ -69,8 +73,19 @@ pub struct BenchArgs {
     pub in_process: bool,
 }
 
+/// The other benchmarks.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum BenchKind {
+    /// Relevance: recall, precision and latency of GrabEverythingRelated on a synthetic
+    /// organisation with ground truth, side by side with a BM25-only baseline.
+    Relevance(crate::relevance::RelevanceArgs),
+}
+
 /// Runs the benchmark. Safe to call from inside a Tokio runtime (it then runs on its own thread).
-pub fn run(args: BenchArgs) -> Result<()> {
+pub fn run(mut args: BenchArgs) -> Result<()> {
+    if let Some(BenchKind::Relevance(relevance)) = args.what.take() {
+        return crate::relevance::run(relevance);
+    }
     if tokio::runtime::Handle::try_current().is_ok() {
         return std::thread::Builder::new()
             .name("ctx-bench".into())
@@ -93,20 +108,20 @@ fn run_blocking(args: BenchArgs) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Orchestration.
 
-struct Layout {
-    root: PathBuf,
-    corpus: PathBuf,
-    data: PathBuf,
-    config: PathBuf,
-    socket: PathBuf,
-    log: PathBuf,
+pub(crate) struct Layout {
+    pub(crate) root: PathBuf,
+    pub(crate) corpus: PathBuf,
+    pub(crate) data: PathBuf,
+    pub(crate) config: PathBuf,
+    pub(crate) socket: PathBuf,
+    pub(crate) log: PathBuf,
 }
 
 const ROOT_MARKER: &str = ".ctx-bench";
 const CORPUS_MARKER: &str = ".ctx-bench-corpus";
 
 impl Layout {
-    fn new(root: PathBuf) -> Layout {
+    pub(crate) fn new(root: PathBuf) -> Layout {
         let mut socket = root.join("ctxd.sock");
         // Unix socket paths are limited to ~107 bytes.
         if socket.as_os_str().len() > 100 {
@@ -123,7 +138,7 @@ impl Layout {
     }
 
     /// Creates the working directory, refusing one that holds something else.
-    fn prepare(&self) -> Result<()> {
+    pub(crate) fn prepare(&self) -> Result<()> {
         if self.root.exists() {
             let empty = std::fs::read_dir(&self.root)
                 .with_context(|| format!("cannot read {}", self.root.display()))?
@@ -172,7 +187,7 @@ impl Layout {
     }
 }
 
-fn remove_if_exists(path: &Path) -> Result<()> {
+pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
     match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -180,7 +195,7 @@ fn remove_if_exists(path: &Path) -> Result<()> {
     }
 }
 
-fn toml_string(path: &Path) -> String {
+pub(crate) fn toml_string(path: &Path) -> String {
     let mut out = String::from("\"");
     for ch in path.to_string_lossy().chars() {
         match ch {
@@ -270,13 +285,13 @@ fn parse_stats(line: &str) -> Option<CorpusStats> {
 }
 
 /// The daemon under test.
-enum Daemon {
+pub(crate) enum Daemon {
     Child { child: ChildGuard, binary: PathBuf },
     InProcess(ctx_daemon::RunningDaemon),
 }
 
 /// Kills the child if the benchmark ends early.
-struct ChildGuard(Option<Child>);
+pub(crate) struct ChildGuard(Option<Child>);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
@@ -295,7 +310,7 @@ impl Daemon {
         }
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Daemon::Child { binary, .. } => format!(
                 "child process `{}` (RSS is the daemon's alone)",
@@ -308,7 +323,7 @@ impl Daemon {
     }
 
     /// VmHWM and VmRSS of the daemon (of this process when in-process).
-    fn memory(&self) -> Memory {
+    pub(crate) fn memory(&self) -> Memory {
         let path = match self.pid() {
             Some(pid) => format!("/proc/{pid}/status"),
             None => "/proc/self/status".to_string(),
@@ -321,7 +336,7 @@ impl Daemon {
     }
 
     /// Fails when a child daemon has exited.
-    fn check_alive(&mut self, layout: &Layout) -> Result<()> {
+    pub(crate) fn check_alive(&mut self, layout: &Layout) -> Result<()> {
         if let Daemon::Child { child, .. } = self
             && let Some(c) = child.0.as_mut()
             && let Some(status) = c.try_wait()?
@@ -335,7 +350,7 @@ impl Daemon {
         Ok(())
     }
 
-    async fn stop(self) -> Result<Duration> {
+    pub(crate) async fn stop(self) -> Result<Duration> {
         let started = Instant::now();
         match self {
             Daemon::InProcess(daemon) => daemon.stop().await,
@@ -366,9 +381,9 @@ impl Daemon {
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-struct Memory {
-    peak: Option<u64>,
-    current: Option<u64>,
+pub(crate) struct Memory {
+    pub(crate) peak: Option<u64>,
+    pub(crate) current: Option<u64>,
 }
 
 fn proc_kib(status: &str, key: &str) -> Option<u64> {
@@ -394,7 +409,11 @@ fn find_ctxd(args: &BenchArgs) -> Option<PathBuf> {
     candidate.is_file().then_some(candidate)
 }
 
-async fn start_daemon(args: &BenchArgs, layout: &Layout, config: &Path) -> Result<Daemon> {
+pub(crate) async fn start_daemon(
+    args: &BenchArgs,
+    layout: &Layout,
+    config: &Path,
+) -> Result<Daemon> {
     if !args.in_process
         && let Some(binary) = find_ctxd(args)
     {
@@ -445,7 +464,7 @@ async fn start_daemon(args: &BenchArgs, layout: &Layout, config: &Path) -> Resul
     Ok(Daemon::InProcess(daemon))
 }
 
-async fn connect(daemon: &mut Daemon, layout: &Layout) -> Result<Client> {
+pub(crate) async fn connect(daemon: &mut Daemon, layout: &Layout) -> Result<Client> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         daemon.check_alive(layout)?;
@@ -613,6 +632,7 @@ async fn grab(client: &mut Client, query: &str, budget: u32) -> Result<(u64, pb:
             query: query.to_string(),
             token_budget: budget,
             filters: None,
+            ..Default::default()
         })
         .await
         .with_context(|| format!("GrabEverythingRelated({query:?}, {budget}) failed"))?
@@ -668,7 +688,7 @@ async fn run_queries(
     Ok(stats)
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
@@ -859,11 +879,11 @@ struct Report<'a> {
     stop_took: Duration,
 }
 
-fn ms(us: u64) -> String {
+pub(crate) fn ms(us: u64) -> String {
     format!("{:.2} ms", us as f64 / 1000.0)
 }
 
-fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -878,7 +898,7 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
@@ -890,11 +910,11 @@ fn thousands(n: u64) -> String {
     out
 }
 
-fn pass(ok: bool) -> &'static str {
+pub(crate) fn pass(ok: bool) -> &'static str {
     if ok { "PASS" } else { "MISS" }
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
@@ -919,7 +939,7 @@ fn machine() -> String {
     )
 }
 
-fn command_line() -> String {
+pub(crate) fn command_line() -> String {
     std::env::args()
         .map(|a| {
             if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
@@ -932,7 +952,7 @@ fn command_line() -> String {
         .join(" ")
 }
 
-fn now_utc() -> String {
+pub(crate) fn now_utc() -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     time::OffsetDateTime::now_utc()
         .format(&format)
@@ -1166,20 +1186,35 @@ impl Report<'_> {
 
 /// Replaces the marked section of `path`, or appends it; other content is kept.
 fn write_section(path: &Path, section: &str) -> Result<()> {
+    write_marked_section(path, section, SECTION_START, SECTION_END)
+}
+
+/// Replaces the section between `start` and `end` markers of `path`, or appends it.
+pub(crate) fn write_marked_section(
+    path: &Path,
+    section: &str,
+    start: &str,
+    end: &str,
+) -> Result<()> {
     let existing = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let updated = replace_section(&existing, section);
+    let updated = replace_between(&existing, section, start, end);
     std::fs::write(path, updated).with_context(|| format!("cannot write {}", path.display()))
 }
 
+#[cfg(test)]
 fn replace_section(existing: &str, section: &str) -> String {
-    if let Some(start) = existing.find(SECTION_START)
-        && let Some(end_rel) = existing[start..].find(SECTION_END)
+    replace_between(existing, section, SECTION_START, SECTION_END)
+}
+
+fn replace_between(existing: &str, section: &str, start_marker: &str, end_marker: &str) -> String {
+    if let Some(start) = existing.find(start_marker)
+        && let Some(end_rel) = existing[start..].find(end_marker)
     {
-        let end = start + end_rel + SECTION_END.len();
+        let end = start + end_rel + end_marker.len();
         return format!("{}{}{}", &existing[..start], section, &existing[end..]);
     }
     if existing.trim().is_empty() {

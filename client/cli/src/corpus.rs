@@ -822,10 +822,10 @@ const MONTHS: [&str; 12] = [
 // Randomness.
 
 /// splitmix64: small, fast and good enough for text generation.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn for_document(seed: u64, index: usize) -> Rng {
+    pub(crate) fn for_document(seed: u64, index: usize) -> Rng {
         let mut r = Rng(seed ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
         r.next_u64();
         r
@@ -839,15 +839,15 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
+    pub(crate) fn range(&mut self, lo: usize, hi: usize) -> usize {
         lo + self.below(hi - lo + 1)
     }
 
-    fn chance(&mut self, percent: usize) -> bool {
+    pub(crate) fn chance(&mut self, percent: usize) -> bool {
         self.below(100) < percent
     }
 
@@ -2527,7 +2527,7 @@ fn wrap(text: &str, width: usize, out: &mut String) {
 const WEEKDAYS_SHORT: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// `Tue, 03 Nov 2026 09:14:00 +0100` for a UTC time shown at `offset` minutes.
-fn rfc5322_date(utc: time::PrimitiveDateTime, offset: i32) -> String {
+pub(crate) fn rfc5322_date(utc: time::PrimitiveDateTime, offset: i32) -> String {
     let local = utc + time::Duration::minutes(i64::from(offset));
     let sign = if offset < 0 { '-' } else { '+' };
     format!(
@@ -2566,7 +2566,7 @@ fn base64(data: &[u8]) -> String {
 }
 
 /// Base64 in 76-column CRLF lines.
-fn base64_lines(data: &[u8]) -> String {
+pub(crate) fn base64_lines(data: &[u8]) -> String {
     let encoded = base64(data);
     let mut out = String::with_capacity(encoded.len() + encoded.len() / 38);
     for chunk in encoded.as_bytes().chunks(76) {
@@ -3308,7 +3308,7 @@ pub fn generate_calendar(dir: &Path, options: &CalendarOptions) -> std::io::Resu
     Ok(stats)
 }
 
-fn ical_text(s: &str) -> String {
+pub(crate) fn ical_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
@@ -3323,7 +3323,7 @@ fn ical_text(s: &str) -> String {
 }
 
 /// Appends a content line folded at 75 octets.
-fn ical_line(out: &mut String, line: &str) {
+pub(crate) fn ical_line(out: &mut String, line: &str) {
     let mut col = 0;
     for ch in line.chars() {
         if col + ch.len_utf8() > 75 {

@@ -401,6 +401,7 @@ async fn grab(
             query: query.to_string(),
             token_budget: budget,
             filters: None,
+            ..Default::default()
         })
         .await
         .map_err(call_error)?

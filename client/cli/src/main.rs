@@ -18,6 +18,7 @@ mod demo;
 mod fmt;
 mod json;
 mod query;
+mod relevance;
 mod status;
 
 use std::path::PathBuf;

@@ -131,6 +131,7 @@ pub async fn query(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<()> {
             query: args.text,
             token_budget: args.budget.unwrap_or(0),
             filters: Some(filters),
+            ..Default::default()
         })
         .await
         .map_err(call_error)?

@@ -7,11 +7,16 @@ use std::time::Instant;
 use ctx_connector_api::{ItemKind, PersonRef};
 use ctx_store::{BLOCK_END, ItemSize, PASSAGE_SEPARATOR, PackMeta, StoreReader, TokenCounter};
 
+use crate::dates::parse_time;
 use crate::index::{Filters, SearchIndex};
+use crate::signals::{self, RankedList, Signal};
 use crate::{Result, query_terms};
 
-/// Reciprocal-rank-fusion constant: how much the top ranks dominate.
-const RRF_K: f32 = 60.0;
+/// A keyword hit joins the window on its own only when its BM25 score is at least this share of
+/// the best hit's (items that other signals bring are not held to it). Measured with
+/// `ctx bench relevance`; see BENCHMARKS.md.
+const BM25_RELATIVE_CUTOFF: f32 = 0.35;
+
 /// Items whose header alone would leave less than this for text are cut, not trimmed.
 const MIN_TRIMMED_TEXT_TOKENS: u32 = 48;
 /// A thread longer than this is packed by its first messages only.
@@ -21,12 +26,26 @@ const MAX_TRIM_ATTEMPTS: usize = 8;
 /// At most this many cut items are listed in a response.
 const MAX_CUT_LISTED: usize = 1000;
 
+/// How candidates are generated and ranked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RetrievalMode {
+    /// Time expressions, BM25, the entity graph and feedback fused; threads as units; a
+    /// relevance cut-off.
+    #[default]
+    Full,
+    /// The keyword baseline: BM25 order, greedily packed, nothing else.
+    Bm25Only,
+}
+
 /// A GrabEverythingRelated request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GrabParams {
     pub query: String,
     pub token_budget: u32,
     pub filters: Filters,
+    pub mode: RetrievalMode,
+    /// "Now" for time expressions (ms since the Unix epoch); `None` means the system clock.
+    pub now_ms: Option<i64>,
 }
 
 /// One packed item.
@@ -76,6 +95,9 @@ pub struct GrabResult {
 struct Reasons {
     bm25_rank: Option<usize>,
     entities: Vec<String>,
+    /// Shares these people with the best matches.
+    participants: Option<Vec<String>>,
+    semantic: bool,
     /// Packed because it belongs to the thread of this (title of a) related item.
     thread_of: Option<String>,
 }
@@ -109,55 +131,171 @@ impl Retriever<'_> {
     pub fn grab(&self, params: &GrabParams) -> Result<GrabResult> {
         let started = Instant::now();
         let budget = params.token_budget;
-        let terms = query_terms(&params.query);
+        let full = params.mode == RetrievalMode::Full;
+        // 0. Query understanding: time expressions become a time filter (intersected with the
+        //    request's) and leave the keyword text.
+        let mut filters = params.filters.clone();
+        let mut text = params.query.clone();
+        if full {
+            let now_ms = params.now_ms.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0)
+            });
+            let timed = parse_time(&params.query, now_ms);
+            if let Some(range) = timed.range {
+                filters.since_ms = match (filters.since_ms, range.since_ms) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                filters.until_ms = match (filters.until_ms, range.until_ms) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                text = timed.text;
+            }
+        }
+        let terms = query_terms(&text);
 
         // 1. Candidates. The BM25 list is long enough that a budget larger than everything
         //    related really returns everything related.
         let bm25_limit = ((budget / 40) as usize).clamp(200, 50_000);
-        let (hits, _total) = self
-            .index
-            .search(&params.query, &params.filters, bm25_limit, 0)?;
-        let mut reasons: HashMap<i64, Reasons> = HashMap::new();
-        let mut order: Vec<i64> = Vec::new();
-        for (rank, hit) in hits.iter().enumerate() {
-            order.push(hit.rowid);
-            reasons.entry(hit.rowid).or_default().bm25_rank = Some(rank);
-        }
-        // 2. Entity graph: people and organisations named in the query bring their items.
-        let mut entity_lists: Vec<Vec<i64>> = Vec::new();
-        for phrase in entity_phrases(&params.query) {
-            for entity in self.store.find_entities(&phrase)? {
-                let label = match &entity.name {
-                    Some(n) if entity.kind == "person" && !entity.key.starts_with("name:") => {
-                        format!("{n} <{}>", entity.key)
-                    }
-                    Some(n) => n.clone(),
-                    None => entity.key.clone(),
-                };
-                let items = self.store.items_of_entity(entity.rowid, bm25_limit)?;
-                for &rowid in &items {
-                    let r = reasons.entry(rowid).or_default();
-                    if !r.entities.contains(&label) {
-                        r.entities.push(label.clone());
+        let (hits, _total) = self.index.search(&text, &filters, bm25_limit, 0)?;
+        let mut lists = vec![RankedList {
+            signal: Signal::Bm25,
+            weight: if full { 0.5 } else { 1.0 },
+            rowids: hits.iter().map(|h| h.rowid).collect(),
+        }];
+        // What may be packed: in full mode, only what some signal says is related.
+        let mut eligible: Option<HashSet<i64>> = None;
+        if full {
+            // 2. Entities the query names, and a keyword search that insists on the point of
+            //    the query: the named entities' phrases, and most of its other content words.
+            let named = signals::named_entities(self.store, &text, bm25_limit)?;
+            let entity_words: HashSet<String> = signals::query_words(&text)
+                .iter()
+                .zip(&named.covered)
+                .filter(|(_, c)| **c)
+                .flat_map(|(w, _)| query_terms(w))
+                .collect();
+            let content: Vec<String> = terms
+                .iter()
+                .filter(|t| !signals::INTENT_WORDS.contains(&t.as_str()))
+                .cloned()
+                .collect();
+            // Capitalised words that name no known entity are names all the same ("Ironbark",
+            // "Osprey", "Route Planner"): each is required.
+            let words = signals::query_words(&text);
+            let mut proper: Vec<String> = Vec::new();
+            for (word, covered) in words.iter().zip(&named.covered) {
+                if *covered || !word.chars().next().is_some_and(char::is_uppercase) {
+                    continue;
+                }
+                for t in query_terms(word) {
+                    if !signals::INTENT_WORDS.contains(&t.as_str()) && !proper.contains(&t) {
+                        proper.push(t);
                     }
                 }
-                entity_lists.push(items);
             }
+            let residual: Vec<String> = content
+                .iter()
+                .filter(|t| !entity_words.contains(*t) && !proper.contains(*t))
+                .cloned()
+                .collect();
+            let focus_terms =
+                if named.phrases.is_empty() && proper.is_empty() && residual.is_empty() {
+                    terms.clone()
+                } else {
+                    residual.clone()
+                };
+            let min_match = (focus_terms.len() * 6).div_ceil(10);
+            let focused = self.index.search_focused(
+                &named.phrases,
+                &proper,
+                &focus_terms,
+                min_match,
+                &filters,
+                bm25_limit,
+            )?;
+            // 3. What the best focused hits share: their organisation (when the query names
+            //    none) and the people who meet in them.
+            let live = self.store.live_item_count()?;
+            // Too few focused hits to say what they share: the best keyword hits vote too.
+            let best = hits.first().map(|h| h.score).unwrap_or(0.0);
+            let near_best = || {
+                hits.iter()
+                    .filter(move |h| h.score >= best * BM25_RELATIVE_CUTOFF)
+                    .copied()
+            };
+            let voters: Vec<crate::index::Hit> = if focused.len() >= 3 {
+                focused.clone()
+            } else {
+                focused.iter().copied().chain(near_best()).collect()
+            };
+            let feedback = signals::feedback(
+                self.store,
+                &voters,
+                live,
+                named.lists.is_empty(),
+                bm25_limit,
+            )?;
+            let mut ok: HashSet<i64> = focused.iter().map(|h| h.rowid).collect();
+            for list in &feedback {
+                // The organisation stands in for a named one: all of it only when the query
+                // is just the name; where people meet is specific either way.
+                if matches!(list.signal, Signal::Participants(_)) || residual.is_empty() {
+                    ok.extend(list.rowids.iter().copied());
+                }
+            }
+            // A named entity's items are all related when the query is just the entity;
+            // with more to it ("the Acme renewal"), only those the other signals confirm.
+            if residual.is_empty() && proper.is_empty() {
+                for list in &named.lists {
+                    ok.extend(list.rowids.iter().copied());
+                }
+            }
+            if focused.is_empty() {
+                // Nothing has the point of the query: keyword hits near the best one.
+                ok.extend(near_best().map(|h| h.rowid));
+            }
+            lists.push(RankedList {
+                signal: Signal::Bm25,
+                weight: 1.0,
+                rowids: focused.iter().map(|h| h.rowid).collect(),
+            });
+            lists.extend(named.lists);
+            lists.extend(feedback);
+            eligible = Some(ok);
         }
-        // 3. Fuse: reciprocal-rank fusion over the BM25 list and each entity list.
-        let mut fused: HashMap<i64, f32> = HashMap::new();
+        let mut reasons: HashMap<i64, Reasons> = HashMap::new();
         for (rank, hit) in hits.iter().enumerate() {
-            *fused.entry(hit.rowid).or_default() += 1.0 / (RRF_K + rank as f32 + 1.0);
+            reasons.entry(hit.rowid).or_default().bm25_rank = Some(rank);
         }
-        for list in &entity_lists {
-            for (rank, &rowid) in list.iter().enumerate() {
-                *fused.entry(rowid).or_default() += 1.0 / (RRF_K + rank as f32 + 1.0);
+        for list in &lists {
+            for &rowid in &list.rowids {
+                let r = reasons.entry(rowid).or_default();
+                match &list.signal {
+                    Signal::Bm25 => {}
+                    Signal::Entity(label) | Signal::Feedback(label) => {
+                        if !r.entities.contains(label) {
+                            r.entities.push(label.clone());
+                        }
+                    }
+                    Signal::Participants(names) => {
+                        r.participants.get_or_insert_with(|| names.clone());
+                    }
+                    Signal::Semantic => r.semantic = true,
+                }
             }
         }
-        let mut seen: HashSet<i64> = order.iter().copied().collect();
-        for list in &entity_lists {
-            for &rowid in list {
-                if seen.insert(rowid) {
+        // 4. Fuse, keep what is related, best first.
+        let fused = signals::fuse(&lists);
+        let mut seen: HashSet<i64> = HashSet::new();
+        let mut order: Vec<i64> = Vec::new();
+        for list in &lists {
+            for &rowid in &list.rowids {
+                if eligible.as_ref().is_none_or(|e| e.contains(&rowid)) && seen.insert(rowid) {
                     order.push(rowid);
                 }
             }
@@ -197,16 +335,14 @@ impl Retriever<'_> {
             let Some(size) = sizes.get(&rowid) else {
                 continue;
             };
-            if !params
-                .filters
-                .accepts(&size.source, size.kind, size.timestamp_ms)
-            {
+            if !filters.accepts(&size.source, size.kind, size.timestamp_ms) {
                 continue;
             }
             let score = fused.get(&rowid).copied().unwrap_or(0.0);
             // A thread is one unit: its messages in order, each without the quotes of the
             // earlier ones, packed where its best-ranked message would have been.
-            if let Some(thread) = &size.thread_key
+            if full
+                && let Some(thread) = &size.thread_key
                 && threads_done.insert(thread.clone())
             {
                 let members = self.store.thread_members(thread, MAX_THREAD_MEMBERS)?;
@@ -217,7 +353,7 @@ impl Retriever<'_> {
                             continue;
                         };
                         if taken.contains(&member)
-                            || !params.filters.accepts(&m.source, m.kind, m.timestamp_ms)
+                            || !filters.accepts(&m.source, m.kind, m.timestamp_ms)
                         {
                             continue;
                         }
@@ -509,6 +645,17 @@ fn explain(
                 .join(", ")
         ));
     }
+    if let Some(names) = &reasons.participants
+        && reasons.entities.is_empty()
+    {
+        parts.push(format!(
+            "with {} (who the best matches involve)",
+            names.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if reasons.semantic && parts.is_empty() {
+        parts.push("similar in meaning".to_string());
+    }
     if parts.is_empty() {
         parts.push(match reasons.bm25_rank {
             Some(rank) => format!("keyword match (rank {})", rank + 1),
@@ -520,26 +667,4 @@ fn explain(
         parts.push("trimmed to the most relevant passages".to_string());
     }
     parts.join("; ")
-}
-
-/// Phrases of a query that may name an entity: addresses, domains, and runs of one to three
-/// capitalised or plain words ("Dana Lee", "acme.com").
-fn entity_phrases(query: &str) -> Vec<String> {
-    let words: Vec<&str> = query
-        .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '?' || c == '!')
-        .map(|w| {
-            w.trim_matches(|c: char| c == '"' || c == '\'' || c == '(' || c == ')' || c == '.')
-        })
-        .filter(|w| !w.is_empty())
-        .collect();
-    let mut out: Vec<String> = Vec::new();
-    for n in 1..=3 {
-        for window in words.windows(n) {
-            let phrase = window.join(" ");
-            if phrase.len() >= 3 && !out.contains(&phrase) {
-                out.push(phrase);
-            }
-        }
-    }
-    out
 }

@@ -324,13 +324,10 @@ impl SearchIndex {
         limit: usize,
         offset: usize,
     ) -> Result<(Vec<Hit>, u64)> {
-        let f = self.fields;
         let text_query: Box<dyn Query> = if query.trim().is_empty() {
             Box::new(AllQuery)
         } else {
-            let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body, f.people]);
-            parser.set_field_boost(f.title, 2.0);
-            parser.set_field_boost(f.people, 1.5);
+            let parser = self.parser();
             // Lenient: stray quotes or colons in a user's question must not fail the call.
             let (q, _errors) = parser.parse_query_lenient(&sanitize_query(query));
             q
@@ -345,10 +342,83 @@ impl SearchIndex {
         } else {
             Box::new(BooleanQuery::new(clauses))
         };
+        self.collect(query.as_ref(), limit, offset)
+    }
+
+    fn parser(&self) -> QueryParser {
+        let f = self.fields;
+        let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body, f.people]);
+        parser.set_field_boost(f.title, 2.0);
+        parser.set_field_boost(f.people, 1.5);
+        parser
+    }
+
+    /// BM25 that insists on the query's point: every hit contains one of `required` (phrases
+    /// such as a person's full name, matched as phrases), every one of `all_of` (words) and at
+    /// least `min_match` of `terms`. Scores add up over all of them. With nothing required and
+    /// no terms, nothing matches.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search_focused(
+        &self,
+        required: &[String],
+        all_of: &[String],
+        terms: &[String],
+        min_match: usize,
+        filters: &Filters,
+        limit: usize,
+    ) -> Result<Vec<Hit>> {
+        let parser = self.parser();
+        let parse = |text: &str| -> Box<dyn Query> {
+            let (q, _errors) = parser.parse_query_lenient(&sanitize_query(text));
+            q
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if !required.is_empty() {
+            let any: Vec<(Occur, Box<dyn Query>)> = required
+                .iter()
+                .map(|phrase| {
+                    let quoted = if phrase.contains(' ') {
+                        format!("\"{}\"", phrase.replace('"', " "))
+                    } else {
+                        phrase.clone()
+                    };
+                    (Occur::Should, parse(&quoted))
+                })
+                .collect();
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+        }
+        for word in all_of {
+            clauses.push((Occur::Must, parse(word)));
+        }
+        if !terms.is_empty() {
+            let should: Vec<(Occur, Box<dyn Query>)> =
+                terms.iter().map(|t| (Occur::Should, parse(t))).collect();
+            let occur = if min_match > 0 {
+                Occur::Must
+            } else {
+                Occur::Should
+            };
+            clauses.push((
+                occur,
+                Box::new(BooleanQuery::with_minimum_required_clauses(
+                    should,
+                    min_match.min(terms.len()),
+                )),
+            ));
+        }
+        if clauses.is_empty() {
+            return Ok(Vec::new());
+        }
+        clauses.extend(self.filter_queries(filters));
+        let query = BooleanQuery::new(clauses);
+        Ok(self.collect(&query, limit, 0)?.0)
+    }
+
+    fn collect(&self, query: &dyn Query, limit: usize, offset: usize) -> Result<(Vec<Hit>, u64)> {
         let searcher = self.reader.searcher();
         let limit = limit.max(1);
         let (top, total) = searcher.search(
-            &query,
+            query,
             &(TopDocs::with_limit(limit).and_offset(offset), Count),
         )?;
         let mut hits = Vec::with_capacity(top.len());

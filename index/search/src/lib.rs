@@ -9,10 +9,13 @@
 //! What it must never do: write to the store, know about connectors or gRPC, or run on async
 //! runtime threads (everything here blocks).
 
+mod dates;
 mod grab;
 mod index;
+mod signals;
 
-pub use grab::{CutItem, GrabParams, GrabResult, PackedItem, Retriever};
+pub use dates::{TimeRange, TimedQuery, parse_time};
+pub use grab::{CutItem, GrabParams, GrabResult, PackedItem, RetrievalMode, Retriever};
 pub use index::{Filters, Hit, INDEX_SCHEMA_VERSION, OpenState, SearchIndex};
 
 use std::path::PathBuf;

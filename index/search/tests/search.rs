@@ -57,6 +57,7 @@ impl Fixture {
             query: query.into(),
             token_budget: budget,
             filters,
+            ..Default::default()
         })
         .unwrap()
     }

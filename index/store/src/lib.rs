@@ -1316,6 +1316,71 @@ impl StoreReader {
         })
     }
 
+    /// The entities of many items: item rowid → (entity rowid, kind), in few queries.
+    /// Used to find who and what the best keyword hits have in common.
+    pub fn entities_of_items(&self, rowids: &[i64]) -> Result<HashMap<i64, Vec<(i64, String)>>> {
+        self.with_conn(|c| {
+            let mut out: HashMap<i64, Vec<(i64, String)>> = HashMap::with_capacity(rowids.len());
+            for part in rowids.chunks(IN_BATCH) {
+                let sql = format!(
+                    "SELECT DISTINCT ie.item_rowid, ie.entity_rowid, e.kind
+                     FROM item_entities ie JOIN entities e ON e.rowid = ie.entity_rowid
+                     WHERE ie.item_rowid IN ({})",
+                    placeholders(part.len())
+                );
+                let mut stmt = c.prepare_cached(&sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(part))?;
+                while let Some(r) = rows.next()? {
+                    out.entry(r.get(0)?)
+                        .or_default()
+                        .push((r.get(1)?, r.get(2)?));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// How many items each entity is linked to (capped at `cap`, so a very common entity costs
+    /// no more than `cap` index steps).
+    pub fn entity_item_counts(&self, entity_rowids: &[i64], cap: u64) -> Result<HashMap<i64, u64>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM item_entities WHERE entity_rowid = ?1 LIMIT ?2)",
+            )?;
+            let mut out = HashMap::with_capacity(entity_rowids.len());
+            for &e in entity_rowids {
+                let n: i64 = stmt.query_row(params![e, cap as i64], |r| r.get(0))?;
+                out.insert(e, n as u64);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Entities by rowid (for explanations).
+    pub fn entities_by_rowid(&self, entity_rowids: &[i64]) -> Result<Vec<EntityMatch>> {
+        self.with_conn(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT rowid, kind, key, name FROM entities WHERE rowid = ?1")?;
+            let mut out = Vec::with_capacity(entity_rowids.len());
+            for &e in entity_rowids {
+                if let Some(m) = stmt
+                    .query_row([e], |r| {
+                        Ok(EntityMatch {
+                            rowid: r.get(0)?,
+                            kind: r.get(1)?,
+                            key: r.get(2)?,
+                            name: r.get(3)?,
+                        })
+                    })
+                    .optional()?
+                {
+                    out.push(m);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Live items sharing a thread key, oldest first.
     pub fn thread_members(&self, thread_key: &str, limit: usize) -> Result<Vec<i64>> {
         self.with_conn(|c| {

@@ -1,0 +1,297 @@
+//! Retrieval signals beyond keywords: time expressions, the entity graph, feedback from the best
+//! hits, the relevance cut-off, and the BM25-only baseline mode.
+
+use ctx_connector_api::{Batch, Cursor, Item, ItemId, ItemKind, PersonRef, PersonRole};
+use ctx_search::{
+    Filters, GrabParams, GrabResult, OpenState, RetrievalMode, Retriever, SearchIndex,
+};
+use ctx_store::{Store, StoreReader, TokenCounter, prepare_batch};
+
+/// 2026-12-03 12:00 UTC, a Thursday.
+const NOW: i64 = 1_796_299_200_000;
+const DAY: i64 = 86_400_000;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Store,
+    reader: StoreReader,
+    index: SearchIndex,
+    counter: TokenCounter,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
+        let reader = store.reader().unwrap();
+        let (index, state) = SearchIndex::open(&dir.path().join("index")).unwrap();
+        assert!(matches!(state, OpenState::Fresh { .. }));
+        Fixture {
+            _dir: dir,
+            store,
+            reader,
+            index,
+            counter: TokenCounter::new(),
+        }
+    }
+
+    fn put(&mut self, source: &str, items: Vec<Item>) {
+        let cur = self.store.cursor(source).unwrap();
+        let batch = Batch {
+            upserts: items,
+            deletes: Vec::new(),
+            cursor: Some(Cursor("x".into())),
+            has_more: false,
+            progress: None,
+        };
+        let prepared = prepare_batch(source, batch, &self.counter);
+        self.store
+            .commit_batch(source, cur.as_ref(), &prepared)
+            .unwrap();
+        self.index.catch_up(&self.reader, false).unwrap();
+    }
+
+    fn grab_mode(&self, query: &str, mode: RetrievalMode) -> GrabResult {
+        Retriever {
+            index: &self.index,
+            store: &self.reader,
+            counter: &self.counter,
+        }
+        .grab(&GrabParams {
+            query: query.into(),
+            token_budget: 100_000,
+            filters: Filters::default(),
+            mode,
+            now_ms: Some(NOW),
+        })
+        .unwrap()
+    }
+
+    fn grab(&self, query: &str) -> GrabResult {
+        self.grab_mode(query, RetrievalMode::Full)
+    }
+}
+
+fn ids(r: &GrabResult) -> Vec<String> {
+    let mut v: Vec<String> = r.items.iter().map(|i| i.id.clone()).collect();
+    v.sort();
+    v
+}
+
+fn id(source: &str, ext: &str) -> String {
+    ItemId::new(source, ext).to_string()
+}
+
+fn person(name: &str, email: &str, role: PersonRole) -> PersonRef {
+    PersonRef {
+        name: Some(name.into()),
+        email: Some(email.into()),
+        role,
+    }
+}
+
+fn mail(ext: &str, subject: &str, body: &str, people: Vec<PersonRef>, ts: i64) -> Item {
+    let mut item = Item::new(ext, ItemKind::Email, subject, body);
+    item.people = people;
+    item.timestamp_ms = Some(ts);
+    item
+}
+
+fn event(ext: &str, title: &str, people: Vec<PersonRef>) -> Item {
+    let mut item = Item::new(ext, ItemKind::Event, title, "Agenda: open items.");
+    item.people = people;
+    item.timestamp_ms = Some(NOW - DAY);
+    item
+}
+
+#[test]
+fn time_expressions_filter_and_leave_the_keywords() {
+    let mut f = Fixture::new();
+    f.put(
+        "mail",
+        vec![
+            mail(
+                "old",
+                "Walrus pricing",
+                "walrus numbers",
+                vec![],
+                NOW - 40 * DAY,
+            ),
+            // Last week is Monday 2026-11-23 to Sunday 2026-11-29.
+            mail(
+                "recent",
+                "Walrus pricing",
+                "walrus numbers",
+                vec![],
+                NOW - 6 * DAY,
+            ),
+            mail("today", "Walrus pricing", "walrus numbers", vec![], NOW),
+        ],
+    );
+    let r = f.grab("walrus pricing last week");
+    assert_eq!(ids(&r), vec![id("mail", "recent")]);
+    let r = f.grab("walrus since November");
+    assert_eq!(ids(&r).len(), 2, "{:?}", r.items);
+    // The baseline has no query understanding: "last week" is just two more words.
+    let r = f.grab_mode("walrus pricing last week", RetrievalMode::Bm25Only);
+    assert_eq!(r.items.len(), 3);
+}
+
+#[test]
+fn an_organisation_named_as_words_matches_its_domain() {
+    let mut f = Fixture::new();
+    let maria = person(
+        "Maria Okafor",
+        "maria@bluefinlogistics.io",
+        PersonRole::Attendee,
+    );
+    f.put(
+        "cal",
+        vec![
+            event("e1", "Weekly sync", vec![maria.clone()]),
+            event(
+                "e2",
+                "Unrelated",
+                vec![person("Bo", "bo@else.com", PersonRole::Attendee)],
+            ),
+        ],
+    );
+    let r = f.grab("Bluefin Logistics account status");
+    assert_eq!(ids(&r), vec![id("cal", "e1")], "{:?}", r.items);
+    assert!(
+        r.items[0].why.contains("Bluefinlogistics"),
+        "{}",
+        r.items[0].why
+    );
+}
+
+#[test]
+fn the_organisation_the_best_hits_involve_brings_its_other_items() {
+    let mut f = Fixture::new();
+    let contact = |n: usize| {
+        person(
+            &format!("Contact {n}"),
+            &format!("c{n}@sti.net"),
+            PersonRole::From,
+        )
+    };
+    let mut items: Vec<Item> = (0..4)
+        .map(|n| {
+            mail(
+                &format!("m{n}"),
+                &format!("Stonebridge Insurance thread {n}"),
+                "Regards, Stonebridge Insurance",
+                vec![contact(n)],
+                NOW - DAY,
+            )
+        })
+        .collect();
+    // A meeting with one of their people whose title names nobody.
+    items.push(mail(
+        "meeting",
+        "Weekly sync",
+        "Agenda",
+        vec![contact(7)],
+        NOW - DAY,
+    ));
+    items.push(mail(
+        "noise",
+        "Insurance newsletter",
+        "insurance news",
+        vec![person("News", "news@example.org", PersonRole::From)],
+        NOW - DAY,
+    ));
+    f.put("mail", items);
+    let r = f.grab("Stonebridge Insurance");
+    let got = ids(&r);
+    assert!(got.contains(&id("mail", "meeting")), "{:?}", r.items);
+    let meeting = r
+        .items
+        .iter()
+        .find(|i| i.id == id("mail", "meeting"))
+        .unwrap();
+    assert!(meeting.why.contains("Sti"), "{}", meeting.why);
+    // The baseline only has keywords.
+    let r = f.grab_mode("Stonebridge Insurance", RetrievalMode::Bm25Only);
+    assert!(!ids(&r).contains(&id("mail", "meeting")));
+}
+
+#[test]
+fn people_the_best_hits_share_bring_where_they_meet() {
+    let mut f = Fixture::new();
+    let team = [
+        person("Ann Ash", "ann@halcyon.test", PersonRole::From),
+        person("Bob Birch", "bob@halcyon.test", PersonRole::To),
+        person("Cy Cedar", "cy@halcyon.test", PersonRole::To),
+    ];
+    let mut items: Vec<Item> = (0..4)
+        .map(|n| {
+            mail(
+                &format!("osprey{n}"),
+                &format!("Osprey: part {n}"),
+                "an update",
+                team.to_vec(),
+                NOW - DAY,
+            )
+        })
+        .collect();
+    items.push(event("review", "Design review", team[..2].to_vec()));
+    items.push(event("alone", "One to one", vec![team[0].clone()]));
+    // Colleagues in the same organisation, which is therefore too common to mean anything.
+    for n in 0..60 {
+        items.push(mail(
+            &format!("f{n}"),
+            "Lunch",
+            "sandwiches",
+            vec![person(
+                &format!("P{n}"),
+                &format!("p{n}@halcyon.test"),
+                PersonRole::From,
+            )],
+            NOW - DAY,
+        ));
+    }
+    f.put("mail", items);
+    let r = f.grab("Osprey");
+    let got = ids(&r);
+    assert!(got.contains(&id("mail", "review")), "{:?}", r.items);
+    assert!(
+        !got.contains(&id("mail", "alone")),
+        "one shared person is not a meeting of the team"
+    );
+}
+
+#[test]
+fn weak_keyword_hits_are_not_packed() {
+    let mut f = Fixture::new();
+    let mut items = vec![
+        Item::new(
+            "strong",
+            ItemKind::Document,
+            "Kestrel billing engine",
+            "Kestrel is the billing engine rewrite. Kestrel ships in May.",
+        ),
+        Item::new(
+            "weak",
+            ItemKind::Document,
+            "Room notes",
+            format!(
+                "{}The engine is noisy.",
+                "The coffee machine is broken again. ".repeat(30)
+            ),
+        ),
+    ];
+    for n in 0..30 {
+        items.push(Item::new(
+            format!("n{n}"),
+            ItemKind::Document,
+            "Other",
+            format!("notes {n}"),
+        ));
+    }
+    f.put("docs", items);
+    let r = f.grab("Kestrel engine");
+    assert_eq!(ids(&r), vec![id("docs", "strong")], "{:?}", r.items);
+    let r = f.grab_mode("Kestrel engine", RetrievalMode::Bm25Only);
+    assert_eq!(r.items.len(), 2);
+}
