@@ -136,6 +136,7 @@ pub async fn ask(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
             query: args.question.clone(),
             token_budget: settings.budget,
             filters: Some(filters),
+            ..Default::default()
         })
         .await
         .map_err(call_error)?
