@@ -97,6 +97,7 @@ async fn grab(client: &mut Client, query: &str) -> pb::GrabResponse {
             query: query.into(),
             token_budget: 16_000,
             filters: None,
+            ..Default::default()
         })
         .await
         .unwrap()
