@@ -258,3 +258,39 @@ fn broken_crm_files_are_reported_precisely() {
         "",
     );
 }
+
+#[test]
+fn extra_free_mail_domains_come_from_the_main_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("config.toml");
+    std::fs::write(
+        &main,
+        "[entities]\nfree_mail_domains = [\"Solo-Mail.example\", \"alumni.example.org\"]\n",
+    )
+    .unwrap();
+    let config = load(&ConfigSource::explicit(&main), &env()).unwrap();
+    assert_eq!(
+        config.daemon.free_mail_domains,
+        ["solo-mail.example", "alumni.example.org"]
+    );
+    std::fs::write(
+        &main,
+        "[entities]\nfree_mail_domains = [\"me@gmail.com\"]\n",
+    )
+    .unwrap();
+    let errors = load(&ConfigSource::explicit(&main), &env()).unwrap_err().0;
+    assert_eq!(errors.len(), 1);
+    assert_eq!((errors[0].line, errors[0].column), (Some(2), Some(22)));
+    assert!(
+        errors[0].message.contains("is not a mail domain"),
+        "{}",
+        errors[0]
+    );
+    std::fs::write(&main, "[entities]\nfree_mail = []\n").unwrap();
+    let errors = load(&ConfigSource::explicit(&main), &env()).unwrap_err().0;
+    assert!(
+        errors[0].message.starts_with("unknown key `free_mail`"),
+        "{}",
+        errors[0]
+    );
+}

@@ -21,13 +21,17 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
+        Setup::with_main("")
+    }
+
+    fn with_main(extra: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("conf/connectors.d")).unwrap();
         std::fs::write(
             root.join("conf/config.toml"),
             format!(
-                "[daemon]\ndata_dir = \"{}\"\nsocket = \"{}\"\n",
+                "[daemon]\ndata_dir = \"{}\"\nsocket = \"{}\"\n{extra}",
                 root.join("data").display(),
                 root.join("run/ctxd.sock").display()
             ),
@@ -129,6 +133,7 @@ fn write_exports(dir: &Path) {
         lines(&[
             json!({"id":"p1","first_name":"Dana","last_name":"Lee","email":"Dana.Lee@ACME.com","phone":"+1 555 0100","title":"VP Procurement","company_id":"c1","updated_at":"2026-10-02T09:00:00Z"}),
             json!({"id":"p2","first_name":"Fred","last_name":"Free","email":"fred.free@gmail.com","phone":null,"title":"Designer","company_id":"c2","updated_at":"2026-10-02T09:00:00Z"}),
+            json!({"id":"p3","first_name":"Sol","last_name":"O","email":"sol@solo-mail.example","title":"Consultant","updated_at":"2026-10-02T09:00:00Z"}),
         ]),
     )
     .unwrap();
@@ -184,7 +189,7 @@ fn write_mail_and_calendar(root: &Path) -> (PathBuf, PathBuf) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crm_mail_and_calendar_merge_into_one_graph() {
-    let setup = Setup::new();
+    let setup = Setup::with_main("[entities]\nfree_mail_domains = [\"solo-mail.example\"]\n");
     let exports = setup.root().join("exports");
     write_exports(&exports);
     let (maildir, calendars) = write_mail_and_calendar(setup.root());
@@ -207,7 +212,7 @@ async fn crm_mail_and_calendar_merge_into_one_graph() {
     let crm = s.connectors.iter().find(|c| c.name == "crm").unwrap();
     assert_eq!(
         (crm.r#type.as_str(), crm.item_count),
-        ("crm_export", 6),
+        ("crm_export", 7),
         "{s:?}"
     );
 
