@@ -19,7 +19,15 @@ use crate::value::{DurationText, SizeValue, ValueError, expand_path, parse_durat
 
 /// Connector types this build can run.
 pub const SUPPORTED_CONNECTOR_TYPES: &[&str] = &[
-    "files", "maildir", "mbox", "imap", "ics", "caldav", "carddav", "hubspot", "crm_rest",
+    "files",
+    "maildir",
+    "mbox",
+    "imap",
+    "ics",
+    "caldav",
+    "carddav",
+    "hubspot",
+    "crm_rest",
     "crm_export",
 ];
 
@@ -394,15 +402,17 @@ pub(crate) fn parse(
         "hubspot" => crate::crm::parse_hubspot(&doc, kind.span()),
         "crm_rest" => crate::crm::parse_rest(&doc, kind.span()),
         "crm_export" => crate::crm::parse_export(&doc, kind.span(), env),
-        "crm" => Err(vec![doc.at(
-            kind.span(),
-            "connector type `crm` names no CRM",
-            Some(
-                "use `hubspot` (HubSpot's API), `crm_rest` (another CRM's REST API) or \
+        "crm" => Err(vec![
+            doc.at(
+                kind.span(),
+                "connector type `crm` names no CRM",
+                Some(
+                    "use `hubspot` (HubSpot's API), `crm_rest` (another CRM's REST API) or \
                  `crm_export` (CSV/JSON/JSONL export files)"
-                    .into(),
+                        .into(),
+                ),
             ),
-        )]),
+        ]),
         other if RESERVED_CONNECTOR_TYPES.contains(&other) => Err(vec![doc.at(
             kind.span(),
             format!("connector type `{other}` is not supported yet by this build"),

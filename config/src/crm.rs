@@ -201,7 +201,9 @@ fn object_name(
 ) -> Option<String> {
     let lower = raw.get_ref().trim().to_ascii_lowercase();
     if let Some(found) = CRM_OBJECTS.iter().find(|o| {
-        **o == lower || o.strip_suffix('s') == Some(&lower) || (lower == "company" && **o == "companies")
+        **o == lower
+            || o.strip_suffix('s') == Some(&lower)
+            || (lower == "company" && **o == "companies")
     }) {
         return Some((*found).to_owned());
     }
@@ -248,7 +250,11 @@ fn api_url(
         return String::new();
     }
     let host = if authority.starts_with('[') {
-        authority.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+        authority
+            .split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
     } else {
         authority.split(':').next().unwrap_or_default().to_owned()
     };
@@ -271,15 +277,26 @@ fn api_url(
     url.to_owned()
 }
 
-fn page_size(doc: &Doc<'_>, raw: Option<Spanned<i64>>, max: usize, errors: &mut Vec<ConfigError>) -> usize {
+fn page_size(
+    doc: &Doc<'_>,
+    raw: Option<Spanned<i64>>,
+    max: usize,
+    errors: &mut Vec<ConfigError>,
+) -> usize {
     match raw {
         None => crm_defaults::PAGE_SIZE.min(max),
         Some(v) if *v.get_ref() >= 1 && *v.get_ref() as u64 <= max as u64 => *v.get_ref() as usize,
         Some(v) => {
             errors.push(doc.at(
                 v.span(),
-                format!("`page_size` must be between 1 and {max}, not {}", v.get_ref()),
-                Some(format!("the default is {}", crm_defaults::PAGE_SIZE.min(max))),
+                format!(
+                    "`page_size` must be between 1 and {max}, not {}",
+                    v.get_ref()
+                ),
+                Some(format!(
+                    "the default is {}",
+                    crm_defaults::PAGE_SIZE.min(max)
+                )),
             ));
             crm_defaults::PAGE_SIZE.min(max)
         }
@@ -298,13 +315,33 @@ fn finish(errors: &mut Vec<ConfigError>) -> Result<(), Vec<ConfigError>> {
 pub(crate) fn parse_hubspot(doc: &Doc<'_>, type_span: std::ops::Range<usize>) -> Parsed {
     let raw: RawHubSpot = toml::from_str(doc.text).map_err(|e| vec![doc.toml_error(&e)])?;
     let mut errors = Vec::new();
-    let poll_interval = duration(doc, "poll_interval", raw.poll_interval, crm_defaults::POLL_INTERVAL, false, &mut errors);
-    let overlap = duration(doc, "overlap", raw.overlap, crm_defaults::OVERLAP, true, &mut errors);
+    let poll_interval = duration(
+        doc,
+        "poll_interval",
+        raw.poll_interval,
+        crm_defaults::POLL_INTERVAL,
+        false,
+        &mut errors,
+    );
+    let overlap = duration(
+        doc,
+        "overlap",
+        raw.overlap,
+        crm_defaults::OVERLAP,
+        true,
+        &mut errors,
+    );
     let base_url = match &raw.base_url {
         Some(url) => api_url(doc, url, crm_defaults::HUBSPOT_URL, &mut errors),
         None => crm_defaults::HUBSPOT_URL.to_owned(),
     };
-    let token = secret_pair(doc, "token", raw.token_command.as_ref(), raw.token_env.as_ref(), &mut errors);
+    let token = secret_pair(
+        doc,
+        "token",
+        raw.token_command.as_ref(),
+        raw.token_env.as_ref(),
+        &mut errors,
+    );
     if raw.token_command.is_none() && raw.token_env.is_none() {
         errors.push(doc.at(
             type_span.clone(),
@@ -314,7 +351,10 @@ pub(crate) fn parse_hubspot(doc: &Doc<'_>, type_span: std::ops::Range<usize>) ->
     }
     let objects = match &raw.objects {
         None => CRM_OBJECTS.iter().map(|o| o.to_string()).collect(),
-        Some(list) => list.iter().filter_map(|o| object_name(doc, o, &mut errors)).collect(),
+        Some(list) => list
+            .iter()
+            .filter_map(|o| object_name(doc, o, &mut errors))
+            .collect(),
     };
     let mut properties = BTreeMap::new();
     for (object, props) in raw.properties.unwrap_or_default() {
@@ -337,7 +377,10 @@ pub(crate) fn parse_hubspot(doc: &Doc<'_>, type_span: std::ops::Range<usize>) ->
             properties,
             page_size,
             overlap,
-            portal_id: raw.portal_id.map(|p| p.into_inner().trim().to_owned()).filter(|p| !p.is_empty()),
+            portal_id: raw
+                .portal_id
+                .map(|p| p.into_inner().trim().to_owned())
+                .filter(|p| !p.is_empty()),
         }),
     ))
 }
@@ -355,8 +398,13 @@ fn mapping(
             || name.strip_prefix("extra.").is_some_and(|r| !r.is_empty());
         if !valid {
             let hint = match suggest(name, CRM_MAPPING_TARGETS.iter().copied()) {
-                Some(best) => format!("did you mean `{best}`? (or `extra.{name}` for a field shown as it is)"),
-                None => format!("targets: {}, or `extra.NAME`", backticked(CRM_MAPPING_TARGETS)),
+                Some(best) => {
+                    format!("did you mean `{best}`? (or `extra.{name}` for a field shown as it is)")
+                }
+                None => format!(
+                    "targets: {}, or `extra.NAME`",
+                    backticked(CRM_MAPPING_TARGETS)
+                ),
             };
             errors.push(doc.at(target.span(), format!("unknown field `{name}`"), Some(hint)));
             continue;
@@ -365,7 +413,10 @@ fn mapping(
             errors.push(doc.at(
                 source.span(),
                 format!("`{}` is not a JSON pointer", source.get_ref()),
-                Some(format!("JSON pointers start with `/`, e.g. `{name} = \"/{}\"`", source.get_ref())),
+                Some(format!(
+                    "JSON pointers start with `/`, e.g. `{name} = \"/{}\"`",
+                    source.get_ref()
+                )),
             ));
             continue;
         }
@@ -403,15 +454,38 @@ pub(crate) fn parse_export(
 ) -> Parsed {
     let raw: RawExport = toml::from_str(doc.text).map_err(|e| vec![doc.toml_error(&e)])?;
     let mut errors = Vec::new();
-    let poll_interval = duration(doc, "poll_interval", raw.poll_interval, crm_defaults::POLL_INTERVAL, false, &mut errors);
-    let debounce = duration(doc, "debounce", raw.debounce, Duration::from_millis(300), true, &mut errors);
-    let max_file_size = positive_size(doc, "max_file_size", raw.max_file_size, crm_defaults::MAX_FILE_SIZE, "use e.g. \"512 MiB\"", &mut errors);
+    let poll_interval = duration(
+        doc,
+        "poll_interval",
+        raw.poll_interval,
+        crm_defaults::POLL_INTERVAL,
+        false,
+        &mut errors,
+    );
+    let debounce = duration(
+        doc,
+        "debounce",
+        raw.debounce,
+        Duration::from_millis(300),
+        true,
+        &mut errors,
+    );
+    let max_file_size = positive_size(
+        doc,
+        "max_file_size",
+        raw.max_file_size,
+        crm_defaults::MAX_FILE_SIZE,
+        "use e.g. \"512 MiB\"",
+        &mut errors,
+    );
     let mut files = Vec::new();
     match raw.files {
         None => errors.push(doc.at(
             type_span,
             "missing `[[files]]` for a `crm_export` connector",
-            Some("add e.g. `[[files]]` with `path = \"deals.csv\"` and `object = \"deals\"`".into()),
+            Some(
+                "add e.g. `[[files]]` with `path = \"deals.csv\"` and `object = \"deals\"`".into(),
+            ),
         )),
         Some(list) if list.get_ref().is_empty() => errors.push(doc.at(
             list.span(),
@@ -424,7 +498,11 @@ pub(crate) fn parse_export(
                 let entry = entry.into_inner();
                 let path = match &entry.path {
                     None => {
-                        errors.push(doc.at(span.clone(), "missing key `path` in `[[files]]`", Some("e.g. `path = \"exports/deals.jsonl\"`".into())));
+                        errors.push(doc.at(
+                            span.clone(),
+                            "missing key `path` in `[[files]]`",
+                            Some("e.g. `path = \"exports/deals.jsonl\"`".into()),
+                        ));
                         None
                     }
                     Some(p) => match expand_path(p.get_ref(), doc.path.parent(), env) {
@@ -437,7 +515,11 @@ pub(crate) fn parse_export(
                 };
                 let object = match &entry.object {
                     None => {
-                        errors.push(doc.at(span.clone(), "missing key `object` in `[[files]]`", Some(format!("one of {}", backticked(CRM_OBJECTS)))));
+                        errors.push(doc.at(
+                            span.clone(),
+                            "missing key `object` in `[[files]]`",
+                            Some(format!("one of {}", backticked(CRM_OBJECTS))),
+                        ));
                         None
                     }
                     Some(o) => object_name(doc, o, &mut errors),
@@ -448,17 +530,30 @@ pub(crate) fn parse_export(
                         "json" => Some(ExportFormatSetting::Json),
                         "jsonl" | "ndjson" => Some(ExportFormatSetting::Jsonl),
                         other => {
-                            errors.push(doc.at(f.span(), format!("unknown export format `{other}`"), Some("use `csv`, `json` or `jsonl`".into())));
+                            errors.push(doc.at(
+                                f.span(),
+                                format!("unknown export format `{other}`"),
+                                Some("use `csv`, `json` or `jsonl`".into()),
+                            ));
                             None
                         }
                     },
-                    (None, Some(p)) => match p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+                    (None, Some(p)) => match p
+                        .extension()
+                        .and_then(|e| e.to_str())
+                        .map(str::to_ascii_lowercase)
+                        .as_deref()
+                    {
                         Some("csv") => Some(ExportFormatSetting::Csv),
                         Some("json") => Some(ExportFormatSetting::Json),
                         Some("jsonl" | "ndjson") => Some(ExportFormatSetting::Jsonl),
                         _ => {
                             let at = entry.path.as_ref().map_or(span.clone(), |p| p.span());
-                            errors.push(doc.at(at, "cannot tell the export format from the file name", Some("add `format = \"csv\"`, `\"json\"` or `\"jsonl\"`".into())));
+                            errors.push(doc.at(
+                                at,
+                                "cannot tell the export format from the file name",
+                                Some("add `format = \"csv\"`, `\"json\"` or `\"jsonl\"`".into()),
+                            ));
                             None
                         }
                     },
@@ -466,7 +561,12 @@ pub(crate) fn parse_export(
                 };
                 let fields = mapping(doc, entry.fields, false, &mut errors);
                 if let (Some(path), Some(object), Some(format)) = (path, object, format) {
-                    files.push(ExportFileSettings { path, object, format, fields });
+                    files.push(ExportFileSettings {
+                        path,
+                        object,
+                        format,
+                        fields,
+                    });
                 }
             }
         }
@@ -524,7 +624,12 @@ struct RawRest {
     objects: Option<Spanned<Vec<Spanned<RawRestObject>>>>,
 }
 
-fn pointer(doc: &Doc<'_>, raw: &Spanned<String>, key: &str, errors: &mut Vec<ConfigError>) -> Option<String> {
+fn pointer(
+    doc: &Doc<'_>,
+    raw: &Spanned<String>,
+    key: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<String> {
     let p = raw.get_ref();
     if p.is_empty() || p.starts_with('/') {
         Some(p.clone())
@@ -532,7 +637,9 @@ fn pointer(doc: &Doc<'_>, raw: &Spanned<String>, key: &str, errors: &mut Vec<Con
         errors.push(doc.at(
             raw.span(),
             format!("`{key}` = `{p}` is not a JSON pointer"),
-            Some(format!("JSON pointers start with `/`, e.g. `{key} = \"/{p}\"`")),
+            Some(format!(
+                "JSON pointers start with `/`, e.g. `{key} = \"/{p}\"`"
+            )),
         ));
         None
     }
@@ -541,38 +648,78 @@ fn pointer(doc: &Doc<'_>, raw: &Spanned<String>, key: &str, errors: &mut Vec<Con
 pub(crate) fn parse_rest(doc: &Doc<'_>, type_span: std::ops::Range<usize>) -> Parsed {
     let raw: RawRest = toml::from_str(doc.text).map_err(|e| vec![doc.toml_error(&e)])?;
     let mut errors = Vec::new();
-    let poll_interval = duration(doc, "poll_interval", raw.poll_interval, crm_defaults::POLL_INTERVAL, false, &mut errors);
-    let overlap = duration(doc, "overlap", raw.overlap, crm_defaults::OVERLAP, true, &mut errors);
+    let poll_interval = duration(
+        doc,
+        "poll_interval",
+        raw.poll_interval,
+        crm_defaults::POLL_INTERVAL,
+        false,
+        &mut errors,
+    );
+    let overlap = duration(
+        doc,
+        "overlap",
+        raw.overlap,
+        crm_defaults::OVERLAP,
+        true,
+        &mut errors,
+    );
     let base_url = match &raw.base_url {
         Some(url) => api_url(doc, url, "https://api.example-crm.com", &mut errors),
         None => {
-            errors.push(doc.at(type_span.clone(), "missing key `base_url` for a `crm_rest` connector", Some("e.g. `base_url = \"https://api.pipedrive.com\"`".into())));
+            errors.push(doc.at(
+                type_span.clone(),
+                "missing key `base_url` for a `crm_rest` connector",
+                Some("e.g. `base_url = \"https://api.pipedrive.com\"`".into()),
+            ));
             String::new()
         }
     };
-    let secret = secret_pair(doc, "token", raw.token_command.as_ref(), raw.token_env.as_ref(), &mut errors);
+    let secret = secret_pair(
+        doc,
+        "token",
+        raw.token_command.as_ref(),
+        raw.token_env.as_ref(),
+        &mut errors,
+    );
     let auth = match (raw.auth.as_ref().map(|a| a.get_ref().as_str()), secret) {
         (Some("none"), _) | (None, None) => RestAuth::None,
         (Some("bearer") | None, Some(s)) => RestAuth::Bearer(s),
         (Some(other), secret) => {
-            let span = raw.auth.as_ref().map(|a| a.span()).unwrap_or(type_span.clone());
+            let span = raw
+                .auth
+                .as_ref()
+                .map(|a| a.span())
+                .unwrap_or(type_span.clone());
             let parsed = other
                 .strip_prefix("header:")
                 .map(|h| (true, h.trim()))
                 .or_else(|| other.strip_prefix("query:").map(|q| (false, q.trim())));
             match (parsed, secret) {
-                (Some((_, name)), _) if name.is_empty() => {
-                    errors.push(doc.at(span, format!("`auth = \"{other}\"` names no header or parameter"), Some("e.g. `auth = \"query:api_token\"`".into())));
+                (Some((_, "")), _) => {
+                    errors.push(doc.at(
+                        span,
+                        format!("`auth = \"{other}\"` names no header or parameter"),
+                        Some("e.g. `auth = \"query:api_token\"`".into()),
+                    ));
                     RestAuth::None
                 }
                 (Some((true, name)), Some(s)) => RestAuth::Header(name.to_owned(), s),
                 (Some((false, name)), Some(s)) => RestAuth::Query(name.to_owned(), s),
                 (Some(_), None) | (None, None) if other == "bearer" || parsed.is_some() => {
-                    errors.push(doc.at(span, format!("`auth = \"{other}\"` needs `token_command` or `token_env`"), None));
+                    errors.push(doc.at(
+                        span,
+                        format!("`auth = \"{other}\"` needs `token_command` or `token_env`"),
+                        None,
+                    ));
                     RestAuth::None
                 }
                 _ => {
-                    errors.push(doc.at(span, format!("unknown `auth` `{other}`"), Some("use \"bearer\", \"header:NAME\", \"query:NAME\" or \"none\"".into())));
+                    errors.push(doc.at(
+                        span,
+                        format!("unknown `auth` `{other}`"),
+                        Some("use \"bearer\", \"header:NAME\", \"query:NAME\" or \"none\"".into()),
+                    ));
                     RestAuth::None
                 }
             }
@@ -583,21 +730,43 @@ pub(crate) fn parse_rest(doc: &Doc<'_>, type_span: std::ops::Range<usize>) -> Pa
         Some(p) => {
             let span = p.span();
             let p = p.into_inner();
-            let style = p.style.as_ref().map(|s| s.get_ref().as_str()).unwrap_or("link");
-            let next = p.next.as_ref().and_then(|n| pointer(doc, n, "next", &mut errors));
+            let style = p
+                .style
+                .as_ref()
+                .map(|s| s.get_ref().as_str())
+                .unwrap_or("link");
+            let next = p
+                .next
+                .as_ref()
+                .and_then(|n| pointer(doc, n, "next", &mut errors));
             let need_next = |errors: &mut Vec<ConfigError>, example: &str| {
-                errors.push(doc.at(span.clone(), format!("`{style}` pagination needs `next`, the JSON pointer to the next value"), Some(format!("e.g. `next = \"{example}\"`"))));
+                errors.push(doc.at(
+                    span.clone(),
+                    format!(
+                        "`{style}` pagination needs `next`, the JSON pointer to the next value"
+                    ),
+                    Some(format!("e.g. `next = \"{example}\"`")),
+                ));
             };
             match style {
                 "cursor" => match next {
-                    Some(next) => RestPaginationSettings::Cursor { param: p.param.unwrap_or_else(|| "cursor".into()), next },
+                    Some(next) => RestPaginationSettings::Cursor {
+                        param: p.param.unwrap_or_else(|| "cursor".into()),
+                        next,
+                    },
                     None => {
                         need_next(&mut errors, "/additional_data/next_cursor");
                         RestPaginationSettings::LinkHeader
                     }
                 },
-                "offset" => RestPaginationSettings::Offset { param: p.param.unwrap_or_else(|| "offset".into()), next },
-                "page" => RestPaginationSettings::Page { param: p.param.unwrap_or_else(|| "page".into()), first: p.first.unwrap_or(1) },
+                "offset" => RestPaginationSettings::Offset {
+                    param: p.param.unwrap_or_else(|| "offset".into()),
+                    next,
+                },
+                "page" => RestPaginationSettings::Page {
+                    param: p.param.unwrap_or_else(|| "page".into()),
+                    first: p.first.unwrap_or(1),
+                },
                 "link" | "link_header" => RestPaginationSettings::LinkHeader,
                 "next_url" => match next {
                     Some(next) => RestPaginationSettings::NextUrl { next },
@@ -608,7 +777,13 @@ pub(crate) fn parse_rest(doc: &Doc<'_>, type_span: std::ops::Range<usize>) -> Pa
                 },
                 other => {
                     let at = p.style.as_ref().map(|s| s.span()).unwrap_or(span.clone());
-                    errors.push(doc.at(at, format!("unknown pagination style `{other}`"), Some("use \"cursor\", \"offset\", \"page\", \"link\" or \"next_url\"".into())));
+                    errors.push(doc.at(
+                        at,
+                        format!("unknown pagination style `{other}`"),
+                        Some(
+                            "use \"cursor\", \"offset\", \"page\", \"link\" or \"next_url\"".into(),
+                        ),
+                    ));
                     RestPaginationSettings::LinkHeader
                 }
             }

@@ -32,6 +32,9 @@ pub struct DaemonConfig {
     /// Default tracing env-filter directive (not validated here: this crate
     /// does not depend on tracing; the daemon reports a bad filter).
     pub log: String,
+    /// `[entities] free_mail_domains`: mail domains that never name an organisation, in
+    /// addition to the built-in list of free-mail providers (lowercased).
+    pub free_mail_domains: Vec<String>,
 }
 
 /// Token budgets for retrieval requests.
@@ -58,6 +61,40 @@ struct RawMain {
     daemon: Option<RawDaemon>,
     retrieval: Option<RawRetrieval>,
     ask: Option<RawAsk>,
+    entities: Option<RawEntities>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEntities {
+    free_mail_domains: Option<Vec<Spanned<String>>>,
+}
+
+/// Validates `[entities] free_mail_domains`: bare domains like `example-mail.org`.
+fn free_mail_domains(
+    doc: &Doc<'_>,
+    raw: Option<RawEntities>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for domain in raw.and_then(|r| r.free_mail_domains).unwrap_or_default() {
+        let d = domain.get_ref().trim().to_ascii_lowercase();
+        let valid = d.contains('.')
+            && !d.starts_with('.')
+            && !d.ends_with('.')
+            && d.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if valid {
+            out.push(d);
+        } else {
+            errors.push(doc.at(
+                domain.span(),
+                format!("`{}` is not a mail domain", domain.get_ref()),
+                Some("give bare domains, e.g. `free_mail_domains = [\"example-mail.org\"]`".into()),
+            ));
+        }
+    }
+    out
 }
 
 #[derive(Deserialize, Default)]
@@ -131,6 +168,7 @@ pub(crate) fn build(
     let mut log = DEFAULT_LOG.to_owned();
     let mut retrieval = RetrievalConfig::default();
     let mut ask = AskConfig::default();
+    let mut free_mail = Vec::new();
     if let Some(doc) = &doc {
         token = secret_pair(
             doc,
@@ -186,6 +224,7 @@ pub(crate) fn build(
         if let Some(raw_ask) = raw.ask {
             ask = build_ask(doc, raw_ask, &mut errors);
         }
+        free_mail = free_mail_domains(doc, raw.entities, &mut errors);
     }
 
     crate::error::sort_by_position(&mut errors);
@@ -197,6 +236,7 @@ pub(crate) fn build(
                 listen,
                 token,
                 log,
+                free_mail_domains: free_mail,
             },
             retrieval,
             ask,

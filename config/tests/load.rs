@@ -269,13 +269,7 @@ fn the_bare_crm_type_points_at_the_crm_connectors() {
     std::fs::write(&main, "").unwrap();
     let (_, errors) = load_lenient(&ConfigSource::explicit(&main), &home_env()).unwrap();
     let e = only_error_for(&errors, "cal.toml");
-    assert_error(
-        e,
-        1,
-        8,
-        "connector type `crm` names no CRM",
-        "`hubspot`",
-    );
+    assert_error(e, 1, 8, "connector type `crm` names no CRM", "`hubspot`");
 }
 
 #[test]

@@ -34,7 +34,9 @@ pub fn hubspot(
         .map(|o| object(o))
         .collect::<Result<_, _>>()?;
     for (name, props) in &settings.properties {
-        options.extra_properties.insert(object(name)?, props.clone());
+        options
+            .extra_properties
+            .insert(object(name)?, props.clone());
     }
     options.page_size = settings.page_size;
     options.overlap = settings.overlap;

@@ -120,11 +120,31 @@ impl Engine {
         max_budget: u32,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Engine>, DaemonError> {
+        Self::open_with_free_mail(data_dir, default_budget, max_budget, &[], shutdown)
+    }
+
+    /// [`Engine::open`] with extra mail domains that never name an organisation (the
+    /// `[entities] free_mail_domains` of the main config), added to the built-in list.
+    pub fn open_with_free_mail(
+        data_dir: &Path,
+        default_budget: u32,
+        max_budget: u32,
+        extra_free_mail: &[String],
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Arc<Engine>, DaemonError> {
         std::fs::create_dir_all(data_dir).map_err(|e| DaemonError::Io {
             what: format!("create data directory {}", data_dir.display()),
             source: e,
         })?;
-        let store = Store::open(&ctx_store::database_path(data_dir))?;
+        let mut store = Store::open(&ctx_store::database_path(data_dir))?;
+        if !extra_free_mail.is_empty() {
+            let mut domains: Vec<String> = ctx_store::DEFAULT_FREE_MAIL_DOMAINS
+                .iter()
+                .map(|d| d.to_string())
+                .collect();
+            domains.extend(extra_free_mail.iter().cloned());
+            store.set_free_mail_domains(domains);
+        }
         let reader = Arc::new(store.reader()?);
         let index_dir = data_dir.join("index");
         let (index, state) = SearchIndex::open(&index_dir)?;

@@ -105,8 +105,9 @@ pub async fn start(
         budget(config.retrieval.max_budget),
     );
     let engine_rx = shutdown_rx.clone();
+    let free_mail = config.daemon.free_mail_domains.clone();
     let engine = tokio::task::spawn_blocking(move || {
-        Engine::open(&data_dir, default_budget, max_budget, engine_rx)
+        Engine::open_with_free_mail(&data_dir, default_budget, max_budget, &free_mail, engine_rx)
     })
     .await
     .map_err(|e| DaemonError::Internal(format!("opening the store failed: {e}")))??;

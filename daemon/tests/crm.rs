@@ -21,13 +21,17 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
+        Setup::with_main("")
+    }
+
+    fn with_main(extra: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("conf/connectors.d")).unwrap();
         std::fs::write(
             root.join("conf/config.toml"),
             format!(
-                "[daemon]\ndata_dir = \"{}\"\nsocket = \"{}\"\n",
+                "[daemon]\ndata_dir = \"{}\"\nsocket = \"{}\"\n{extra}",
                 root.join("data").display(),
                 root.join("run/ctxd.sock").display()
             ),
@@ -115,9 +119,8 @@ fn example(name: &str) -> String {
 
 fn write_exports(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    let lines = |rows: &[serde_json::Value]| -> String {
-        rows.iter().map(|r| format!("{r}\n")).collect()
-    };
+    let lines =
+        |rows: &[serde_json::Value]| -> String { rows.iter().map(|r| format!("{r}\n")).collect() };
     std::fs::write(
         dir.join("companies.jsonl"),
         lines(&[
@@ -131,6 +134,7 @@ fn write_exports(dir: &Path) {
         lines(&[
             json!({"id":"p1","first_name":"Dana","last_name":"Lee","email":"Dana.Lee@ACME.com","phone":"+1 555 0100","title":"VP Procurement","company_id":"c1","updated_at":"2026-10-02T09:00:00Z"}),
             json!({"id":"p2","first_name":"Fred","last_name":"Free","email":"fred.free@gmail.com","phone":null,"title":"Designer","company_id":"c2","updated_at":"2026-10-02T09:00:00Z"}),
+            json!({"id":"p3","first_name":"Sol","last_name":"O","email":"sol@solo-mail.example","title":"Consultant","updated_at":"2026-10-02T09:00:00Z"}),
         ]),
     )
     .unwrap();
@@ -158,7 +162,11 @@ fn write_mail_and_calendar(root: &Path) -> (PathBuf, PathBuf) {
     let mail = "From: Dana Lee <dana.lee@acme.com>\nTo: me@ourco.example\nSubject: Contract terms for next year\nMessage-ID: <t1@acme.com>\nDate: Mon, 16 Nov 2026 10:00:00 +0000\n\nCould you send the updated order form?\n";
     std::fs::write(maildir.join("cur/1.a.host:2,S"), mail.replace('\n', "\r\n")).unwrap();
     let unrelated = "From: Bob <bob@globex.io>\nTo: me@ourco.example\nSubject: Lunch\nMessage-ID: <x@globex.io>\nDate: Tue, 17 Nov 2026 12:00:00 +0000\n\nPizza?\n";
-    std::fs::write(maildir.join("cur/2.b.host:2,S"), unrelated.replace('\n', "\r\n")).unwrap();
+    std::fs::write(
+        maildir.join("cur/2.b.host:2,S"),
+        unrelated.replace('\n', "\r\n"),
+    )
+    .unwrap();
     let calendars = root.join("Calendars");
     std::fs::create_dir_all(&calendars).unwrap();
     std::fs::write(
@@ -169,12 +177,20 @@ fn write_mail_and_calendar(root: &Path) -> (PathBuf, PathBuf) {
          ATTENDEE;CN=Dana Lee;PARTSTAT=ACCEPTED:mailto:dana.lee@acme.com\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
     )
     .unwrap();
+    // Her card in the address book: the same person, with a phone, title and organisation.
+    std::fs::write(
+        calendars.join("contacts.vcf"),
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:dana-card\r\nFN:Dana Lee\r\nN:Lee;Dana;;;\r\n\
+         EMAIL;TYPE=work:dana.lee@acme.com\r\nTEL;TYPE=cell:+1 555 0199\r\nORG:Acme Corp\r\n\
+         TITLE:VP Procurement\r\nEND:VCARD\r\n",
+    )
+    .unwrap();
     (maildir, calendars)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crm_mail_and_calendar_merge_into_one_graph() {
-    let setup = Setup::new();
+    let setup = Setup::with_main("[entities]\nfree_mail_domains = [\"solo-mail.example\"]\n");
     let exports = setup.root().join("exports");
     write_exports(&exports);
     let (maildir, calendars) = write_mail_and_calendar(setup.root());
@@ -184,12 +200,22 @@ async fn crm_mail_and_calendar_merge_into_one_graph() {
         &example("crm-export-jsonl.toml")
             .replace("\"exports/", &format!("\"{}/", exports.display())),
     );
-    setup.connector("mail", &format!("type = \"maildir\"\npath = \"{}\"\n", maildir.display()));
-    setup.connector("cal", &format!("type = \"ics\"\npaths = [\"{}\"]\n", calendars.display()));
+    setup.connector(
+        "mail",
+        &format!("type = \"maildir\"\npath = \"{}\"\n", maildir.display()),
+    );
+    setup.connector(
+        "cal",
+        &format!("type = \"ics\"\npaths = [\"{}\"]\n", calendars.display()),
+    );
     let (daemon, mut client) = setup.start().await;
     let s = wait_synced(&mut client, Duration::from_secs(60)).await;
     let crm = s.connectors.iter().find(|c| c.name == "crm").unwrap();
-    assert_eq!((crm.r#type.as_str(), crm.item_count), ("crm_export", 6), "{s:?}");
+    assert_eq!(
+        (crm.r#type.as_str(), crm.item_count),
+        ("crm_export", 7),
+        "{s:?}"
+    );
 
     // The deal, its note, the mail of Acme's people and the meeting with them.
     let r = grab(&mut client, "Acme renewal").await;
@@ -206,16 +232,42 @@ async fn crm_mail_and_calendar_merge_into_one_graph() {
     assert!(!has("email", "Lunch"), "{found:?}");
     let deal = r.items.iter().find(|i| i.kind == "deal").unwrap();
     assert!(deal.text.contains("Stage: negotiation"), "{}", deal.text);
+
+    // Asking for the person brings both of her contact cards (address book and CRM), each with
+    // its phone, title and organisation.
+    let r = grab(&mut client, "dana.lee@acme.com").await;
+    let cards: Vec<&pb::ContextItem> = r.items.iter().filter(|i| i.kind == "contact").collect();
+    assert_eq!(
+        cards.len(),
+        2,
+        "{:?}",
+        r.items
+            .iter()
+            .map(|i| (&i.kind, &i.source))
+            .collect::<Vec<_>>()
+    );
+    let crm_card = cards.iter().find(|i| i.source == "crm").unwrap();
+    assert!(
+        crm_card.text.contains("Phone: +1 555 0100")
+            && crm_card.text.contains("Title: VP Procurement")
+    );
+    let vcard = cards.iter().find(|i| i.source == "cal").unwrap();
+    assert!(
+        vcard.text.contains("+1 555 0199") && vcard.text.contains("Acme Corp"),
+        "{}",
+        vcard.text
+    );
     daemon.stop().await;
 
     // In the store: one person for the address in every spelling, one company for the domain.
     let reader =
-        ctx_store::StoreReader::open(&ctx_store::database_path(&setup.root().join("data"))).unwrap();
+        ctx_store::StoreReader::open(&ctx_store::database_path(&setup.root().join("data")))
+            .unwrap();
     let people = reader.find_entities("dana.lee@acme.com").unwrap();
     assert_eq!(people.len(), 1, "{people:?}");
     let items = reader.items_of_entity(people[0].rowid, 100).unwrap();
-    // The mail, the meeting, the contact, the deal and the note.
-    assert_eq!(items.len(), 5, "{items:?}");
+    // The mail, the meeting, the vCard, the CRM contact, the deal and the note.
+    assert_eq!(items.len(), 6, "{items:?}");
     let orgs: Vec<_> = reader
         .find_entities("acme.com")
         .unwrap()
@@ -233,14 +285,20 @@ async fn crm_mail_and_calendar_merge_into_one_graph() {
             .iter()
             .all(|e| e.kind != "org")
     );
-    assert_eq!(reader.find_entities("fred.free@gmail.com").unwrap().len(), 1);
+    assert_eq!(
+        reader.find_entities("fred.free@gmail.com").unwrap().len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_hubspot_token_shows_in_status_without_a_retry_storm() {
     let server = fake_hubspot::FakeHubSpot::start("the-right-token").await;
     server.with(|crm| {
-        crm.create("companies", json!({"name": "Acme Corp", "domain": "acme.com"}));
+        crm.create(
+            "companies",
+            json!({"name": "Acme Corp", "domain": "acme.com"}),
+        );
     });
     let setup = Setup::new();
     setup.connector(
@@ -254,17 +312,29 @@ async fn a_rejected_hubspot_token_shows_in_status_without_a_retry_storm() {
     let started = Instant::now();
     let hubspot = loop {
         let s = status(&mut client).await;
-        let c = s.connectors.into_iter().find(|c| c.name == "hubspot").unwrap();
+        let c = s
+            .connectors
+            .into_iter()
+            .find(|c| c.name == "hubspot")
+            .unwrap();
         if c.state == "auth_error" {
             break c;
         }
         assert!(started.elapsed() < Duration::from_secs(20), "{c:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert!(hubspot.last_error.contains("HTTP 401"), "{}", hubspot.last_error);
+    assert!(
+        hubspot.last_error.contains("HTTP 401"),
+        "{}",
+        hubspot.last_error
+    );
     assert!(!hubspot.last_error.contains("a-wrong-token"));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(server.with(|crm| crm.log.len()), 1, "one request, no retry storm");
+    assert_eq!(
+        server.with(|crm| crm.log.len()),
+        1,
+        "one request, no retry storm"
+    );
     let s = status(&mut client).await;
     assert_eq!(s.connectors[0].state, "auth_error");
     daemon.stop().await;
@@ -286,7 +356,10 @@ async fn the_pipedrive_and_salesforce_examples_run_against_local_apis() {
     let setup = Setup::new();
     let pipedrive = example("pipedrive.toml")
         .replace("https://yourcompany.pipedrive.com", &server.base_url)
-        .replace("token_env = \"PIPEDRIVE_TOKEN\"", "token_command = \"echo rest-token-1\"");
+        .replace(
+            "token_env = \"PIPEDRIVE_TOKEN\"",
+            "token_command = \"echo rest-token-1\"",
+        );
     setup.connector("pipedrive", &pipedrive);
     let salesforce = example("salesforce.toml")
         .replace("https://yourorg.my.salesforce.com", &server.base_url)
@@ -299,15 +372,30 @@ async fn the_pipedrive_and_salesforce_examples_run_against_local_apis() {
     let s = wait_synced(&mut client, Duration::from_secs(60)).await;
     for c in &s.connectors {
         let expected = if c.name == "salesforce" { 4 } else { 3 };
-        assert_eq!((c.r#type.as_str(), c.item_count), ("crm_rest", expected), "{s:?}");
+        assert_eq!(
+            (c.r#type.as_str(), c.item_count),
+            ("crm_rest", expected),
+            "{s:?}"
+        );
     }
     let r = grab(&mut client, "Acme renewal").await;
-    let deal = r.items.iter().find(|i| i.kind == "deal").expect("pipedrive deal");
+    let deal = r
+        .items
+        .iter()
+        .find(|i| i.kind == "deal")
+        .expect("pipedrive deal");
     assert_eq!(deal.source, "pipedrive");
-    assert!(deal.text.contains("Contact: Dana Lee <dana@acme.com>"), "{}", deal.text);
+    assert!(
+        deal.text.contains("Contact: Dana Lee <dana@acme.com>"),
+        "{}",
+        deal.text
+    );
     let r = grab(&mut client, "globex.io").await;
     let kinds: Vec<&str> = r.items.iter().map(|i| i.kind.as_str()).collect();
-    assert!(kinds.contains(&"company") && kinds.contains(&"contact") && kinds.contains(&"deal"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"company") && kinds.contains(&"contact") && kinds.contains(&"deal"),
+        "{kinds:?}"
+    );
     // Salesforce paged by nextRecordsUrl (batches of two in the fake).
     assert!(server.with(|api| api.requests("/services/data/v60.0/query/")) >= 1);
     daemon.stop().await;

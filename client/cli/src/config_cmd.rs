@@ -214,7 +214,11 @@ fn check(global: &GlobalArgs) -> anyhow::Result<()> {
                         (None, Some(p)) => format!("incremental by `{p}`"),
                         (None, None) => "full listing each pass".to_owned(),
                     };
-                    let _ = writeln!(out, "      object   {} at {} ({incremental})", o.object, o.path);
+                    let _ = writeln!(
+                        out,
+                        "      object   {} at {} ({incremental})",
+                        o.object, o.path
+                    );
                 }
             }
             ConnectorSettings::CrmExport(e) => {

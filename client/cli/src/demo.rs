@@ -187,8 +187,12 @@ async fn demo(args: &DemoArgs, root: &Path) -> anyhow::Result<()> {
     }
 
     let crm_dir = root.join("crm");
-    let crm = corpus::crm::generate_crm(&crm_dir, today)
-        .with_context(|| format!("cannot write the sample CRM exports to {}", crm_dir.display()))?;
+    let crm = corpus::crm::generate_crm(&crm_dir, today).with_context(|| {
+        format!(
+            "cannot write the sample CRM exports to {}",
+            crm_dir.display()
+        )
+    })?;
     eprintln!(
         "      {} companies, {} contacts, {} deals and {} notes (CRM exports) in {}",
         crm.companies,
@@ -589,7 +593,11 @@ mod tests {
         write_crm_config(dir.path(), &dir.path().join("crm")).unwrap();
         let config = ctx_config::load(&ctx_config::ConfigSource::explicit(&path), &demo_env)
             .unwrap_or_else(|e| panic!("{e}"));
-        let crm = config.connectors.iter().find(|c| c.name == CRM_SOURCE).unwrap();
+        let crm = config
+            .connectors
+            .iter()
+            .find(|c| c.name == CRM_SOURCE)
+            .unwrap();
         let ctx_config::ConnectorSettings::CrmExport(e) = &crm.settings else {
             panic!("not a crm_export connector");
         };

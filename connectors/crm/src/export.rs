@@ -124,7 +124,6 @@ impl ExportFile {
             fields: Vec::new(),
         }
     }
-
 }
 
 /// Options of an [`ExportConnector`].
@@ -256,8 +255,8 @@ fn collect_objects(values: Vec<Value>, rows: &mut Vec<Row>, bad: &mut usize) {
 
 /// The value of `source` in a row: a JSON pointer when it starts with `/`, else a key.
 pub(crate) fn lookup<'a>(row: &'a Row, source: &str) -> Option<&'a Value> {
-    if source.starts_with('/') {
-        let (first, rest) = source[1..].split_once('/').unwrap_or((&source[1..], ""));
+    if let Some(pointer) = source.strip_prefix('/') {
+        let (first, rest) = pointer.split_once('/').unwrap_or((pointer, ""));
         let value = row.get(&first.replace("~1", "/").replace("~0", "~"))?;
         if rest.is_empty() {
             Some(value)
@@ -324,7 +323,9 @@ pub fn map_fields(kind: ObjectKind, fields: &[(String, String)], row: &Row) -> O
                     record.version = text;
                 }
             }
-            target::TIMESTAMP => record.timestamp_ms = scalar(value).and_then(|t| parse_time_ms(&t)),
+            target::TIMESTAMP => {
+                record.timestamp_ms = scalar(value).and_then(|t| parse_time_ms(&t))
+            }
             target::COMPANY_ID => {
                 for id in ids(value) {
                     record.associate(ObjectKind::Company, id);
@@ -526,10 +527,7 @@ impl ExportConnector {
 }
 
 /// Builds the changes of a pass: items that differ from the store, and tombstones.
-fn plan_pass(
-    opts: &ExportOptions,
-    known: &HashMap<String, Option<String>>,
-) -> Vec<Change> {
+fn plan_pass(opts: &ExportOptions, known: &HashMap<String, Option<String>>) -> Vec<Change> {
     let snapshot = read_all(opts);
     let mut directory = Directory::default();
     for record in &snapshot.records {
@@ -576,8 +574,8 @@ fn plan_pass(
 }
 
 fn associations_hash(item: &Item) -> String {
-    let text = serde_json::to_string(&(&item.people, &item.organizations, &item.body))
-        .unwrap_or_default();
+    let text =
+        serde_json::to_string(&(&item.people, &item.organizations, &item.body)).unwrap_or_default();
     blake3::hash(text.as_bytes()).to_hex()[..12].to_owned()
 }
 

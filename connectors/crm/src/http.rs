@@ -170,7 +170,8 @@ impl ApiClient {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned)
             };
-            let retry_after = header(reqwest::header::RETRY_AFTER).and_then(|v| parse_retry_after(&v));
+            let retry_after =
+                header(reqwest::header::RETRY_AFTER).and_then(|v| parse_retry_after(&v));
             let date_ms = header(reqwest::header::DATE).and_then(|v| {
                 chrono::DateTime::parse_from_rfc2822(&v)
                     .ok()

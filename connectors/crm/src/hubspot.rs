@@ -200,12 +200,16 @@ enum Step {
     },
 }
 
+/// A deal or engagement owner: display name and address.
+type Owner = (Option<String>, Option<String>);
+
 /// HubSpot CRM v3 as a connector.
 pub struct HubSpotConnector {
     opts: HubSpotOptions,
     client: ApiClient,
     token: Option<String>,
-    owners: Option<HashMap<String, (Option<String>, Option<String>)>>,
+    /// Owner id → (name, email), read once per pass.
+    owners: Option<HashMap<String, Owner>>,
     directory: Directory,
 }
 

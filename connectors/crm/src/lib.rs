@@ -28,7 +28,6 @@ pub use hubspot::{HubSpotConnector, HubSpotOptions};
 pub use model::{CrmRecord, Directory, ObjectKind};
 pub use rest::{Pagination, RestAuth, RestConnector, RestObject, RestOptions};
 
-
 use ctx_connector_api::ConnectorError;
 
 /// Why a CRM connector could not be built or a mapping could not be applied.

@@ -176,11 +176,7 @@ impl CrmRecord {
         if id.is_empty() {
             return;
         }
-        if !self
-            .associations
-            .iter()
-            .any(|(k, i)| *k == kind && i == id)
-        {
+        if !self.associations.iter().any(|(k, i)| *k == kind && i == id) {
             self.associations.push((kind, id.to_owned()));
         }
     }
@@ -327,21 +323,22 @@ pub fn record_item(
     let mut lines: Vec<String> = Vec::new();
     let mut fields: Vec<(String, String)> = Vec::new();
 
-    let add_person = |people: &mut Vec<PersonRef>, email: Option<&str>, name: Option<&str>, role| {
-        let email = email.map(str::trim).filter(|e| e.contains('@'));
-        let name = name.map(str::trim).filter(|n| !n.is_empty());
-        if email.is_none() && name.is_none() {
-            return;
-        }
-        let person = PersonRef {
-            email: email.map(str::to_owned),
-            name: name.map(str::to_owned),
-            role,
+    let add_person =
+        |people: &mut Vec<PersonRef>, email: Option<&str>, name: Option<&str>, role| {
+            let email = email.map(str::trim).filter(|e| e.contains('@'));
+            let name = name.map(str::trim).filter(|n| !n.is_empty());
+            if email.is_none() && name.is_none() {
+                return;
+            }
+            let person = PersonRef {
+                email: email.map(str::to_owned),
+                name: name.map(str::to_owned),
+                role,
+            };
+            if !people.contains(&person) {
+                people.push(person);
+            }
         };
-        if !people.contains(&person) {
-            people.push(person);
-        }
-    };
 
     let title = match kind {
         ObjectKind::Contact => {
@@ -608,7 +605,11 @@ pub fn parse_time_ms(raw: &str) -> Option<i64> {
     }
     if let Ok(n) = t.parse::<i64>() {
         // Seconds or milliseconds: ten-digit values are seconds (until 2286).
-        return Some(if n.abs() < 100_000_000_000 { n * 1000 } else { n });
+        return Some(if n.abs() < 100_000_000_000 {
+            n * 1000
+        } else {
+            n
+        });
     }
     if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
         return Some(dt.timestamp_millis());
@@ -668,7 +669,10 @@ mod tests {
         assert_eq!(item.people[0].email.as_deref(), Some("dana@acme.com"));
         assert!(item.body.contains("Stage: contractsent"), "{}", item.body);
         assert!(item.body.contains("Company: Acme (acme.com)"));
-        assert!(item.body.contains("Contacts: Dana Lee <dana@acme.com>, contact 8"));
+        assert!(
+            item.body
+                .contains("Contacts: Dana Lee <dana@acme.com>, contact 8")
+        );
         let targets: Vec<&str> = item
             .links
             .iter()
@@ -680,7 +684,10 @@ mod tests {
     #[test]
     fn free_mail_domains_never_define_a_company() {
         assert_eq!(normalize_domain("gmail.com", &free()), None);
-        assert_eq!(normalize_domain("WWW.Acme.co.uk:443/x", &free()), Some("acme.co.uk".into()));
+        assert_eq!(
+            normalize_domain("WWW.Acme.co.uk:443/x", &free()),
+            Some("acme.co.uk".into())
+        );
         assert_eq!(normalize_domain("localhost", &free()), None);
         let mut company = CrmRecord::new(ObjectKind::Company, "3");
         company.set(attr::NAME, "Freelancer");

@@ -188,7 +188,10 @@ impl RestConnector {
 
     fn url(&self, object: &RestObject, pos: &Pos, since: Option<i64>) -> String {
         if let Some(page) = &pos.page
-            && matches!(self.opts.pagination, Pagination::LinkHeader | Pagination::NextUrl { .. })
+            && matches!(
+                self.opts.pagination,
+                Pagination::LinkHeader | Pagination::NextUrl { .. }
+            )
         {
             return self.absolute(page);
         }
@@ -265,7 +268,11 @@ impl RestConnector {
                     .send_with_header(Method::GET, url, (name, token))
                     .await
             }
-            _ => self.client.send(Method::GET, url, bearer.as_deref(), None).await,
+            _ => {
+                self.client
+                    .send(Method::GET, url, bearer.as_deref(), None)
+                    .await
+            }
         };
         if let Err(e) = &result
             && e.kind == ctx_connector_api::ErrorKind::Auth
@@ -344,7 +351,10 @@ impl RestConnector {
         let mut records = Vec::new();
         for row in &rows {
             let Some(mut record) = map_fields(object.kind, &object.fields, row) else {
-                tracing::warn!(object = object.kind.plural(), "crm_rest record without an id, skipped");
+                tracing::warn!(
+                    object = object.kind.plural(),
+                    "crm_rest record without an id, skipped"
+                );
                 continue;
             };
             if record.version.is_empty() {
@@ -392,20 +402,26 @@ impl RestConnector {
             ));
         }
         let next = match &self.opts.pagination {
-            Pagination::Cursor { next, .. } => {
-                response.body.pointer(next).and_then(scalar)
-            }
+            Pagination::Cursor { next, .. } => response.body.pointer(next).and_then(scalar),
             Pagination::Offset { next, .. } => match next {
                 Some(pointer) => response.body.pointer(pointer).and_then(scalar),
                 None if rows.len() >= self.opts.page_size => {
-                    let offset: usize = pos.page.as_deref().and_then(|p| p.parse().ok()).unwrap_or(0);
+                    let offset: usize = pos
+                        .page
+                        .as_deref()
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(0);
                     Some((offset + rows.len()).to_string())
                 }
                 None => None,
             },
             Pagination::Page { first, .. } => {
                 if rows.len() >= self.opts.page_size && !rows.is_empty() {
-                    let page: u64 = pos.page.as_deref().and_then(|p| p.parse().ok()).unwrap_or(*first);
+                    let page: u64 = pos
+                        .page
+                        .as_deref()
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(*first);
                     Some((page + 1).to_string())
                 } else {
                     None
@@ -508,7 +524,10 @@ mod tests {
     #[test]
     fn link_headers_name_the_next_page() {
         let h = r#"<https://api.x.com/deals?page=3>; rel="next", <https://api.x.com/deals?page=1>; rel="first""#;
-        assert_eq!(next_link(h).as_deref(), Some("https://api.x.com/deals?page=3"));
+        assert_eq!(
+            next_link(h).as_deref(),
+            Some("https://api.x.com/deals?page=3")
+        );
         assert_eq!(next_link(r#"<https://a/b>; rel="prev""#), None);
     }
 }

@@ -44,7 +44,8 @@ impl ConformanceHarness for Harness {
     }
 
     async fn create(&mut self, key: &str, text: &str) {
-        let line = serde_json::json!({"id": key, "body": text, "timestamp": "2026-11-02T10:00:00Z"});
+        let line =
+            serde_json::json!({"id": key, "body": text, "timestamp": "2026-11-02T10:00:00Z"});
         self.lines.insert(key.to_owned(), line.to_string());
         self.write();
     }
@@ -136,27 +137,46 @@ async fn the_benchmark_jsonl_shape_maps_into_one_graph() {
     assert_eq!(deal.title, "Acme renewal");
     assert_eq!(deal.organizations[0].domain.as_deref(), Some("acme.com"));
     assert_eq!(deal.organizations[0].name.as_deref(), Some("Acme Corp"));
-    let emails: Vec<&str> = deal.people.iter().filter_map(|p| p.email.as_deref()).collect();
+    let emails: Vec<&str> = deal
+        .people
+        .iter()
+        .filter_map(|p| p.email.as_deref())
+        .collect();
     assert_eq!(emails, ["olga@ourco.com", "dana@acme.com", "raj@acme.com"]);
     assert!(deal.body.contains("Stage: negotiation"), "{}", deal.body);
     assert!(deal.body.contains("Amount: 120000"));
     assert!(deal.body.contains("Close date: 2026-12-15"));
-    assert!(deal.body.contains("Contacts: Dana Lee <dana@acme.com>, Raj Patel <raj@acme.com>"));
+    assert!(
+        deal.body
+            .contains("Contacts: Dana Lee <dana@acme.com>, Raj Patel <raj@acme.com>")
+    );
 
     let note = store.get("notes/n1").unwrap();
     assert_eq!(note.title, "Note on Acme renewal");
     assert_eq!(
         note.timestamp_ms,
-        Some(chrono::DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z").unwrap().timestamp_millis())
+        Some(
+            chrono::DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+                .unwrap()
+                .timestamp_millis()
+        )
     );
-    let mut targets: Vec<&str> = note.links.iter().map(|l| l.target_external_id.as_str()).collect();
+    let mut targets: Vec<&str> = note
+        .links
+        .iter()
+        .map(|l| l.target_external_id.as_str())
+        .collect();
     targets.sort();
     assert_eq!(targets, ["companies/c1", "contacts/p1", "deals/d1"]);
 
     let contact = store.get("contacts/p1").unwrap();
     assert_eq!(contact.title, "Dana Lee");
     assert!(contact.body.contains("Phone: +1 555 0100"));
-    assert!(contact.fields.contains(&("title".into(), "VP Procurement".into())));
+    assert!(
+        contact
+            .fields
+            .contains(&("title".into(), "VP Procurement".into()))
+    );
     // A company on a free-mail domain keeps its name but names no domain.
     let solo = store.get("companies/c2").unwrap();
     assert_eq!(solo.organizations[0].domain, None);
@@ -169,8 +189,17 @@ async fn the_benchmark_jsonl_shape_maps_into_one_graph() {
     let report = pull_pass(&mut connector, &mut store).await.unwrap();
     let mut ids = report.upserted_ids();
     ids.sort();
-    assert!(ids.contains(&"companies/c1") && ids.contains(&"deals/d1"), "{ids:?}");
-    assert!(store.get("deals/d1").unwrap().body.contains("Acme Industries"));
+    assert!(
+        ids.contains(&"companies/c1") && ids.contains(&"deals/d1"),
+        "{ids:?}"
+    );
+    assert!(
+        store
+            .get("deals/d1")
+            .unwrap()
+            .body
+            .contains("Acme Industries")
+    );
     // And nothing else changes on a quiet pass.
     let report = pull_pass(&mut connector, &mut store).await.unwrap();
     assert!(report.upserts.is_empty() && report.deletes.is_empty());
@@ -213,11 +242,22 @@ async fn csv_columns_map_through_the_field_mapping() {
     assert_eq!(deal.title, "Acme renewal, 2027");
     assert!(deal.body.contains("Amount: 120,000"));
     assert!(deal.body.contains("Region: EMEA"));
-    let targets: Vec<&str> = deal.links.iter().map(|l| l.target_external_id.as_str()).collect();
-    assert_eq!(targets, ["companies/001A", "contacts/003A", "contacts/003B"]);
+    let targets: Vec<&str> = deal
+        .links
+        .iter()
+        .map(|l| l.target_external_id.as_str())
+        .collect();
+    assert_eq!(
+        targets,
+        ["companies/001A", "contacts/003A", "contacts/003B"]
+    );
     assert_eq!(
         deal.timestamp_ms,
-        Some(chrono::DateTime::parse_from_rfc3339("2026-11-20T09:00:00Z").unwrap().timestamp_millis())
+        Some(
+            chrono::DateTime::parse_from_rfc3339("2026-11-20T09:00:00Z")
+                .unwrap()
+                .timestamp_millis()
+        )
     );
     assert_eq!(store.get("deals/006B").unwrap().links.len(), 1);
 }

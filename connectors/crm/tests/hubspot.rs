@@ -11,10 +11,8 @@ use std::time::{Duration, Instant};
 use ctx_connector_api::{Connector, ErrorKind, ItemKind, PersonRole};
 use ctx_connector_crm::http::RetryPolicy;
 use ctx_connector_crm::{HubSpotConnector, HubSpotOptions, ObjectKind};
-use ctx_connector_testkit::{
-    ConformanceHarness, MiniStore, pull_once, pull_pass, run_conformance,
-};
-use fake_hubspot::{Fault, FakeHubSpot};
+use ctx_connector_testkit::{ConformanceHarness, MiniStore, pull_once, pull_pass, run_conformance};
+use fake_hubspot::{FakeHubSpot, Fault};
 use serde_json::json;
 
 const TOKEN: &str = "pat-na1-test-token";
@@ -170,9 +168,17 @@ async fn deals_carry_their_company_contacts_owner_and_notes() {
         .find(|p| p.role == PersonRole::Owner)
         .expect("owner");
     assert_eq!(owner.email.as_deref(), Some("olga@ourco.com"));
-    assert!(deal_item.body.contains("Stage: contractsent"), "{}", deal_item.body);
+    assert!(
+        deal_item.body.contains("Stage: contractsent"),
+        "{}",
+        deal_item.body
+    );
     assert!(deal_item.body.contains("Close date: 2026-12-15"));
-    assert!(deal_item.body.contains("Owner: Olga Owner <olga@ourco.com>"));
+    assert!(
+        deal_item
+            .body
+            .contains("Owner: Olga Owner <olga@ourco.com>")
+    );
     let mut targets: Vec<String> = deal_item
         .links
         .iter()
@@ -186,19 +192,29 @@ async fn deals_carry_their_company_contacts_owner_and_notes() {
     ];
     expected.sort();
     assert_eq!(targets, expected);
-    assert!(deal_item.fields.contains(&("stage".into(), "contractsent".into())));
+    assert!(
+        deal_item
+            .fields
+            .contains(&("stage".into(), "contractsent".into()))
+    );
 
     let note_item = store.get(&format!("notes/{note}")).unwrap();
     assert_eq!(note_item.title, "Note on Acme renewal");
     assert!(note_item.body.contains("Dana wants a 3-year term"));
     assert!(!note_item.body.contains("<b>"));
-    assert!(note_item
-        .links
-        .iter()
-        .any(|l| l.relation == "deal" && l.target_external_id == format!("deals/{deal}")));
+    assert!(
+        note_item
+            .links
+            .iter()
+            .any(|l| l.relation == "deal" && l.target_external_id == format!("deals/{deal}"))
+    );
     assert_eq!(
         note_item.timestamp_ms,
-        Some(chrono::DateTime::parse_from_rfc3339("2026-11-20T09:30:00Z").unwrap().timestamp_millis())
+        Some(
+            chrono::DateTime::parse_from_rfc3339("2026-11-20T09:30:00Z")
+                .unwrap()
+                .timestamp_millis()
+        )
     );
 
     let company = store.get(&format!("companies/{acme}")).unwrap();
@@ -227,15 +243,19 @@ async fn incremental_sync_searches_from_the_watermark_and_delivers_only_changes(
         crm.log.clear();
     });
     let report = pull_pass(&mut connector(&opts), &mut store).await.unwrap();
-    assert_eq!(report.upserted_ids(), vec![format!("deals/{deal}").as_str()]);
+    assert_eq!(
+        report.upserted_ids(),
+        vec![format!("deals/{deal}").as_str()]
+    );
     assert!(report.deletes.is_empty());
     let item = store.get(&format!("deals/{deal}")).unwrap();
     assert!(item.body.contains("Stage: closedwon"));
     // The association of a searched deal came from the batch association endpoint.
-    assert!(item
-        .links
-        .iter()
-        .any(|l| l.target_external_id == format!("contacts/{dana}")));
+    assert!(
+        item.links
+            .iter()
+            .any(|l| l.target_external_id == format!("contacts/{dana}"))
+    );
     let searches: Vec<String> = server.with(|crm| {
         crm.log
             .iter()
@@ -271,14 +291,22 @@ async fn a_record_modified_during_a_listing_is_not_lost() {
     let server = FakeHubSpot::start(TOKEN).await;
     let ids: Vec<u64> = server.with(|crm| {
         (0..7)
-            .map(|i| crm.create("contacts", json!({"firstname": format!("Person{i}"), "email": format!("p{i}@acme.com")})))
+            .map(|i| {
+                crm.create(
+                    "contacts",
+                    json!({"firstname": format!("Person{i}"), "email": format!("p{i}@acme.com")}),
+                )
+            })
             .collect()
     });
     let first = ids[0];
     // After the first page has been served, the first contact changes.
     server.with(|crm| {
         crm.hook = Some(Box::new(move |crm, method, target| {
-            if method == "GET" && target.starts_with("/crm/v3/objects/contacts?") && !target.contains("after=") {
+            if method == "GET"
+                && target.starts_with("/crm/v3/objects/contacts?")
+                && !target.contains("after=")
+            {
                 crm.update("contacts", first, json!({"jobtitle": "Changed mid-sync"}));
                 crm.hook = None;
             }
@@ -291,10 +319,25 @@ async fn a_record_modified_during_a_listing_is_not_lost() {
     let mut store = MiniStore::new("hubspot");
     pull_pass(&mut connector(&opts), &mut store).await.unwrap();
     assert_eq!(store.len(), 7);
-    assert!(!store.get(&format!("contacts/{first}")).unwrap().body.contains("Changed mid-sync"));
+    assert!(
+        !store
+            .get(&format!("contacts/{first}"))
+            .unwrap()
+            .body
+            .contains("Changed mid-sync")
+    );
     let report = pull_pass(&mut connector(&opts), &mut store).await.unwrap();
-    assert_eq!(report.upserted_ids(), vec![format!("contacts/{first}").as_str()]);
-    assert!(store.get(&format!("contacts/{first}")).unwrap().body.contains("Changed mid-sync"));
+    assert_eq!(
+        report.upserted_ids(),
+        vec![format!("contacts/{first}").as_str()]
+    );
+    assert!(
+        store
+            .get(&format!("contacts/{first}"))
+            .unwrap()
+            .body
+            .contains("Changed mid-sync")
+    );
 }
 
 #[tokio::test]
@@ -329,7 +372,13 @@ async fn a_record_modified_during_an_incremental_search_is_not_lost() {
     let item = store.get(&format!("deals/{first}")).unwrap();
     assert!(item.body.contains("Stage: closedwon"), "{}", item.body);
     for id in &ids[1..] {
-        assert!(store.get(&format!("deals/{id}")).unwrap().body.contains("qualified"));
+        assert!(
+            store
+                .get(&format!("deals/{id}"))
+                .unwrap()
+                .body
+                .contains("qualified")
+        );
     }
 }
 
@@ -338,7 +387,10 @@ async fn a_restart_mid_paging_resumes_without_duplicates() {
     let server = FakeHubSpot::start(TOKEN).await;
     server.with(|crm| {
         for i in 0..10 {
-            crm.create("companies", json!({"name": format!("Company {i}"), "domain": format!("c{i}.example")}));
+            crm.create(
+                "companies",
+                json!({"name": format!("Company {i}"), "domain": format!("c{i}.example")}),
+            );
         }
     });
     let opts = options(&server, &[ObjectKind::Company], 3);
@@ -350,7 +402,11 @@ async fn a_restart_mid_paging_resumes_without_duplicates() {
     drop(first);
     server.with(|crm| crm.log.clear());
     let report = pull_pass(&mut connector(&opts), &mut store).await.unwrap();
-    let mut all: Vec<String> = batch.upserts.iter().map(|i| i.external_id.clone()).collect();
+    let mut all: Vec<String> = batch
+        .upserts
+        .iter()
+        .map(|i| i.external_id.clone())
+        .collect();
     all.extend(report.upserts.iter().map(|i| i.external_id.clone()));
     let count = all.len();
     all.sort();
@@ -383,7 +439,10 @@ async fn archived_records_become_tombstones() {
     let report = pull_pass(&mut connector(&opts), &mut store).await.unwrap();
     let mut deletes = report.deletes.clone();
     deletes.sort();
-    assert_eq!(deletes, vec![format!("contacts/{sam}"), format!("notes/{note}")]);
+    assert_eq!(
+        deletes,
+        vec![format!("contacts/{sam}"), format!("notes/{note}")]
+    );
     assert!(store.get(&format!("notes/{note}")).is_none());
     assert!(store.get(&format!("deals/{deal}")).is_some());
     // Reported once: the next pass deletes nothing.
@@ -432,7 +491,10 @@ async fn rate_limits_are_waited_out_with_retry_after() {
     let mut store = MiniStore::new("hubspot");
     let started = Instant::now();
     pull_pass(&mut connector(&opts), &mut store).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After not honoured");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After not honoured"
+    );
     assert_eq!(store.len(), 5);
 
     // A Retry-After longer than the connector waits goes back to the daemon as a hint.
@@ -457,15 +519,24 @@ async fn a_rejected_token_is_an_auth_error_without_retries() {
     let error = pull_once(&mut c, &mut store).await.unwrap_err();
     assert_eq!(error.kind, ErrorKind::Auth);
     assert!(error.message.contains("HTTP 401"), "{}", error.message);
-    assert!(error.message.contains("Authentication credentials not found"));
-    assert!(!error.message.contains(TOKEN), "the token must never be shown");
+    assert!(
+        error
+            .message
+            .contains("Authentication credentials not found")
+    );
+    assert!(
+        !error.message.contains(TOKEN),
+        "the token must never be shown"
+    );
     assert_eq!(server.with(|crm| crm.log.len()), 1, "no retry storm");
     assert!(store.is_empty());
 
     // A failing token command is an auth error too, before any request.
     let mut opts = options(&server, &ALL, 100);
     opts.token = Some(Arc::new(|| Err("pass: no such entry".to_owned())));
-    let error = pull_once(&mut connector(&opts), &mut store).await.unwrap_err();
+    let error = pull_once(&mut connector(&opts), &mut store)
+        .await
+        .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Auth);
     assert_eq!(server.with(|crm| crm.log.len()), 1);
 }

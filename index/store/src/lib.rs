@@ -845,7 +845,9 @@ fn link_entities(
             .domain
             .as_deref()
             .map(|d| d.trim().trim_start_matches("www.").to_lowercase())
-            .filter(|d| !d.is_empty());
+            // A free-mail domain names no organisation, whoever says so (a CRM company
+            // record with `gmail.com` as its website): such an organisation goes by its name.
+            .filter(|d| !d.is_empty() && !free_mail.iter().any(|f| f == d));
         let key = match (&domain, &org.name) {
             (Some(d), _) => d.clone(),
             (None, Some(n)) if !n.trim().is_empty() => format!("name:{}", n.trim().to_lowercase()),

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use ctx_connector_api::{Batch, Cursor, Item, ItemId, ItemKind, ItemLink, PersonRef, PersonRole};
+use ctx_connector_api::{
+    Batch, Cursor, Item, ItemId, ItemKind, ItemLink, OrgRef, PersonRef, PersonRole,
+};
 use ctx_store::{DocState, PreparedBatch, Store, StoreError, TokenCounter, prepare_batch};
 use proptest::prelude::*;
 
@@ -196,6 +198,57 @@ fn people_merge_by_address_and_organisations_come_from_domains() {
     assert!(
         reader.find_entities("gmail.com").unwrap().is_empty(),
         "free mail is no organisation"
+    );
+}
+
+#[test]
+fn free_mail_domains_are_configurable_and_never_key_an_organisation() {
+    let (_dir, mut store) = open();
+    let mut extra: Vec<String> = ctx_store::DEFAULT_FREE_MAIL_DOMAINS
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    extra.push("Alumni.Example.org".into());
+    store.set_free_mail_domains(extra);
+    let mut card = doc("c1", "a company record");
+    card.kind = ItemKind::Company;
+    card.organizations = vec![
+        OrgRef {
+            domain: Some("www.gmail.com".into()),
+            name: Some("Solo Design".into()),
+        },
+        OrgRef {
+            domain: Some("initech.com".into()),
+            name: Some("Initech".into()),
+        },
+    ];
+    card.people = vec![PersonRef {
+        email: Some("kim@alumni.example.org".into()),
+        name: None,
+        role: PersonRole::Subject,
+    }];
+    store
+        .commit_batch("src", None, &batch(vec![card], vec![], None))
+        .unwrap();
+    let reader = store.reader().unwrap();
+    assert!(reader.find_entities("gmail.com").unwrap().is_empty());
+    let solo = reader.find_entities("solo design").unwrap();
+    assert_eq!(solo.len(), 1);
+    assert_eq!(solo[0].key, "name:solo design");
+    assert_eq!(reader.find_entities("initech.com").unwrap().len(), 1);
+    // The configured extra domain is free mail too: its people name no organisation.
+    assert!(
+        reader
+            .find_entities("alumni.example.org")
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        reader
+            .find_entities("kim@alumni.example.org")
+            .unwrap()
+            .len(),
+        1
     );
 }
 

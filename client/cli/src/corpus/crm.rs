@@ -136,7 +136,11 @@ pub fn generate_crm(dir: &Path, today: time::Date) -> std::io::Result<CrmStats> 
         }
         let ids_json = format!(
             "[{}]",
-            contact_ids.iter().map(|i| json(i)).collect::<Vec<_>>().join(",")
+            contact_ids
+                .iter()
+                .map(|i| json(i))
+                .collect::<Vec<_>>()
+                .join(",")
         );
         for (k, deal) in cust.deals.iter().enumerate() {
             let deal_id = format!("dl-{}-{}", cust.slug, k + 1);
@@ -215,6 +219,9 @@ mod tests {
         }
         let before = std::fs::read(dir.path().join("notes.jsonl")).unwrap();
         generate_crm(dir.path(), today).unwrap();
-        assert_eq!(std::fs::read(dir.path().join("notes.jsonl")).unwrap(), before);
+        assert_eq!(
+            std::fs::read(dir.path().join("notes.jsonl")).unwrap(),
+            before
+        );
     }
 }

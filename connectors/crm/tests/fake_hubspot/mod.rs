@@ -103,15 +103,18 @@ impl Crm {
         let id = self.next_id;
         let t = self.tick();
         let props = props.as_object().cloned().unwrap_or_default();
-        self.objects.entry(object_type.to_owned()).or_default().insert(
-            id,
-            Object {
-                props,
-                created_ms: t,
-                updated_ms: t,
-                archived_ms: None,
-            },
-        );
+        self.objects
+            .entry(object_type.to_owned())
+            .or_default()
+            .insert(
+                id,
+                Object {
+                    props,
+                    created_ms: t,
+                    updated_ms: t,
+                    archived_ms: None,
+                },
+            );
         id
     }
 
@@ -222,7 +225,8 @@ impl Crm {
         auth: Option<&str>,
         body: &str,
     ) -> (u16, Value, Vec<(String, String)>) {
-        self.log.push((format!("{method} {target}"), body.to_owned()));
+        self.log
+            .push((format!("{method} {target}"), body.to_owned()));
         if let Some(fault) = self.faults.pop_front() {
             return match fault {
                 Fault::TooManyRequests { retry_after_secs } => (
@@ -241,9 +245,7 @@ impl Crm {
                     "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
                     "INVALID_AUTHENTICATION",
                 ),
-                Fault::ServerError => {
-                    Self::error(500, "internal error", "INTERNAL_ERROR")
-                }
+                Fault::ServerError => Self::error(500, "internal error", "INTERNAL_ERROR"),
             };
         }
         if auth != Some(&format!("Bearer {}", self.token)) {
@@ -288,11 +290,9 @@ impl Crm {
             }
         };
         match (method, segments.as_slice()) {
-            ("GET", ["crm", "v3", "owners"]) => (
-                200,
-                json!({"results": self.owners.clone()}),
-                Vec::new(),
-            ),
+            ("GET", ["crm", "v3", "owners"]) => {
+                (200, json!({"results": self.owners.clone()}), Vec::new())
+            }
             ("GET", ["crm", "v3", "objects", object_type]) => {
                 let limit: usize = param("limit").and_then(|l| l.parse().ok()).unwrap_or(10);
                 if limit > 100 {
@@ -347,7 +347,10 @@ impl Crm {
                 let modified = modified_property(object_type);
                 let objects = self.objects.get(*object_type).cloned().unwrap_or_default();
                 let value_of = |id: u64, o: &Object, name: &str| -> Option<i64> {
-                    if name == modified || name == "lastmodifieddate" || name == "hs_lastmodifieddate" {
+                    if name == modified
+                        || name == "lastmodifieddate"
+                        || name == "hs_lastmodifieddate"
+                    {
                         Some(o.updated_ms)
                     } else if name == "createdate" {
                         Some(o.created_ms)
@@ -357,7 +360,10 @@ impl Crm {
                         o.props.get(name).and_then(|v| v.as_str()?.parse().ok())
                     }
                 };
-                let groups = request["filterGroups"].as_array().cloned().unwrap_or_default();
+                let groups = request["filterGroups"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 let mut matching: Vec<(u64, Object)> = objects
                     .into_iter()
                     .filter(|(_, o)| o.archived_ms.is_none())
@@ -458,7 +464,11 @@ impl Crm {
                     Vec::new(),
                 )
             }
-            _ => Self::error(404, &format!("no route for {method} {path}"), "OBJECT_NOT_FOUND"),
+            _ => Self::error(
+                404,
+                &format!("no route for {method} {path}"),
+                "OBJECT_NOT_FOUND",
+            ),
         }
     }
 }

@@ -69,13 +69,23 @@ impl Api {
                 (decode(k), decode(v))
             })
             .collect();
-        let denied = (401, json!({"success": false, "error": "unauthorized access", "errorCode": 401}), Vec::new());
+        let denied = (
+            401,
+            json!({"success": false, "error": "unauthorized access", "errorCode": 401}),
+            Vec::new(),
+        );
         if let Some(collection) = path.strip_prefix("/api/v2/") {
             if params.get("api_token") != Some(&self.token) {
                 return denied;
             }
-            let limit: usize = params.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100);
-            let start: usize = params.get("cursor").and_then(|c| c.strip_prefix("c:")?.parse().ok()).unwrap_or(0);
+            let limit: usize = params
+                .get("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(100);
+            let start: usize = params
+                .get("cursor")
+                .and_then(|c| c.strip_prefix("c:")?.parse().ok())
+                .unwrap_or(0);
             let since = params.get("updated_since").cloned();
             let records: Vec<Value> = self
                 .collections
@@ -92,22 +102,44 @@ impl Api {
             matching.sort_by_key(|r| r["id"].as_u64().unwrap_or(0));
             let page: Vec<Value> = matching.iter().skip(start).take(limit).cloned().collect();
             let next = (start + limit < matching.len()).then(|| format!("c:{}", start + limit));
-            return (200, json!({"success": true, "data": page, "additional_data": {"next_cursor": next}}), Vec::new());
+            return (
+                200,
+                json!({"success": true, "data": page, "additional_data": {"next_cursor": next}}),
+                Vec::new(),
+            );
         }
         if let Some(rest) = path.strip_prefix("/services/data/v60.0/") {
             if auth != Some(&format!("Bearer {}", self.token)) {
-                return (401, json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]), Vec::new());
+                return (
+                    401,
+                    json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]),
+                    Vec::new(),
+                );
             }
             if let Some(locator) = rest.strip_prefix("query/") {
                 let Some(remaining) = self.locators.remove(locator) else {
-                    return (400, json!([{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}]), Vec::new());
+                    return (
+                        400,
+                        json!([{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}]),
+                        Vec::new(),
+                    );
                 };
                 return self.salesforce_page(remaining);
             }
             let all = rest == "queryAll";
             let q = params.get("q").cloned().unwrap_or_default();
-            let from = q.split(" FROM ").nth(1).unwrap_or_default().split_whitespace().next().unwrap_or_default();
-            let since = q.split("LastModifiedDate >= ").nth(1).and_then(|s| s.split_whitespace().next()).map(str::to_owned);
+            let from = q
+                .split(" FROM ")
+                .nth(1)
+                .unwrap_or_default()
+                .split_whitespace()
+                .next()
+                .unwrap_or_default();
+            let since = q
+                .split("LastModifiedDate >= ")
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+                .map(str::to_owned);
             let mut records: Vec<Value> = self
                 .collections
                 .get(from)
@@ -115,9 +147,16 @@ impl Api {
                 .unwrap_or_default();
             records.retain(|r| {
                 (all || r["IsDeleted"] != json!(true))
-                    && since.as_ref().is_none_or(|s| r["LastModifiedDate"].as_str().unwrap_or_default() >= s.as_str())
+                    && since.as_ref().is_none_or(|s| {
+                        r["LastModifiedDate"].as_str().unwrap_or_default() >= s.as_str()
+                    })
             });
-            records.sort_by(|a, b| a["LastModifiedDate"].as_str().cmp(&b["LastModifiedDate"].as_str()).then(a["Id"].as_str().cmp(&b["Id"].as_str())));
+            records.sort_by(|a, b| {
+                a["LastModifiedDate"]
+                    .as_str()
+                    .cmp(&b["LastModifiedDate"].as_str())
+                    .then(a["Id"].as_str().cmp(&b["Id"].as_str()))
+            });
             for r in &mut records {
                 let id = r["Id"].as_str().unwrap_or_default().to_owned();
                 r["attributes"] = json!({"type": from, "url": format!("/services/data/v60.0/sobjects/{from}/{id}")});
@@ -135,13 +174,24 @@ impl Api {
                 .unwrap_or_default();
             records.sort_by_key(|r| r["id"].as_u64().unwrap_or(0));
             if let Some(offset) = params.get("offset").and_then(|o| o.parse::<usize>().ok()) {
-                let limit: usize = params.get("limit").and_then(|l| l.parse().ok()).unwrap_or(30);
+                let limit: usize = params
+                    .get("limit")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(30);
                 let page: Vec<Value> = records.iter().skip(offset).take(limit).cloned().collect();
                 return (200, json!({"results": page}), Vec::new());
             }
             let page_no: usize = params.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-            let per_page: usize = params.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
-            let page: Vec<Value> = records.iter().skip((page_no - 1) * per_page).take(per_page).cloned().collect();
+            let per_page: usize = params
+                .get("per_page")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(30);
+            let page: Vec<Value> = records
+                .iter()
+                .skip((page_no - 1) * per_page)
+                .take(per_page)
+                .cloned()
+                .collect();
             let mut headers = Vec::new();
             if page_no * per_page < records.len() {
                 headers.push((
@@ -164,7 +214,10 @@ impl Api {
         let mut body = json!({"totalSize": total, "done": rest.is_empty(), "records": records});
         if !rest.is_empty() {
             self.next_locator += 1;
-            let id = format!("01gD0000002HU6K{:04}-{}", self.next_locator, self.salesforce_batch);
+            let id = format!(
+                "01gD0000002HU6K{:04}-{}",
+                self.next_locator, self.salesforce_batch
+            );
             body["nextRecordsUrl"] = json!(format!("/services/data/v60.0/query/{id}"));
             self.locators.insert(id, rest);
         }
@@ -179,7 +232,10 @@ fn decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or(""), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or(""),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 3;
@@ -251,7 +307,11 @@ async fn serve(stream: tokio::net::TcpStream, api: Arc<Mutex<Api>>) -> std::io::
         if reader.read_line(&mut line).await? == 0 {
             return Ok(());
         }
-        let target = line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+        let target = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
         let mut content_length = 0usize;
         let mut auth = None;
         loop {
