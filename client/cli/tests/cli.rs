@@ -647,3 +647,44 @@ fn config_check_describes_mail_and_calendar_connectors_without_secrets() {
     );
     assert!(text.contains("skip     Trash, Spam, Junk"), "{text}");
 }
+
+#[test]
+fn relevance_benchmark_runs_end_to_end_and_reports_both_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let output = dir.path().join("BENCHMARKS.md");
+    std::fs::write(&output, "# Benchmarks\n\nkept text\n").unwrap();
+    let args = [
+        "bench",
+        "relevance",
+        "--companies",
+        "4",
+        "--noise",
+        "30",
+        "--in-process",
+        "--dir",
+        work.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    let out = ctx(dir.path(), &args);
+    assert_success(&out, &args);
+    let text = std::fs::read_to_string(&output).unwrap();
+    assert!(text.starts_with("# Benchmarks\n\nkept text\n"), "{text}");
+    assert!(text.contains("<!-- relevance-bench:start -->"));
+    assert!(text.contains("<!-- relevance-bench:end -->"));
+    assert!(text.contains("| tokens_used <= budget on every call | 0 violations | PASS |"));
+    // Mean precision at 32K: ctx's cut-off keeps unrelated keyword hits out.
+    let precision = |mode: &str| -> f64 {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("| {mode} | 32,768 |")))
+            .unwrap_or_else(|| panic!("no 32K row for {mode}:\n{text}"));
+        row.split('|').nth(4).unwrap().trim().trim_matches('*').parse().unwrap()
+    };
+    assert!(
+        precision("ctx (full)") > precision("BM25 only"),
+        "{text}"
+    );
+    assert!(!work.exists(), "the working directory is removed without --keep");
+}

@@ -220,7 +220,8 @@ impl Retriever<'_> {
             )?;
             // 3. What the best focused hits share: their organisation (when the query names
             //    none) and the people who meet in them.
-            let live = self.store.live_item_count()?;
+            // The index holds one document per live item; asking it is free (a COUNT is not).
+            let live = self.index.num_docs();
             // Too few focused hits to say what they share: the best keyword hits vote too.
             let best = hits.first().map(|h| h.score).unwrap_or(0.0);
             let near_best = || {
