@@ -320,10 +320,7 @@ async fn packing_respects_budgets_and_large_budgets_return_everything_related() 
         }
     };
     assert!(mode_grab(pb::RetrievalMode::Full).await.items.is_empty());
-    assert_eq!(
-        mode_grab(pb::RetrievalMode::Bm25Only).await.items.len(),
-        30
-    );
+    assert_eq!(mode_grab(pb::RetrievalMode::Bm25Only).await.items.len(), 30);
     daemon.stop().await;
 }
 

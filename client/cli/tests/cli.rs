@@ -680,11 +680,17 @@ fn relevance_benchmark_runs_end_to_end_and_reports_both_modes() {
             .lines()
             .find(|l| l.starts_with(&format!("| {mode} | 32,768 |")))
             .unwrap_or_else(|| panic!("no 32K row for {mode}:\n{text}"));
-        row.split('|').nth(4).unwrap().trim().trim_matches('*').parse().unwrap()
+        row.split('|')
+            .nth(4)
+            .unwrap()
+            .trim()
+            .trim_matches('*')
+            .parse()
+            .unwrap()
     };
+    assert!(precision("ctx (full)") > precision("BM25 only"), "{text}");
     assert!(
-        precision("ctx (full)") > precision("BM25 only"),
-        "{text}"
+        !work.exists(),
+        "the working directory is removed without --keep"
     );
-    assert!(!work.exists(), "the working directory is removed without --keep");
 }
