@@ -583,7 +583,14 @@ fn demo_runs_end_to_end() {
     assert!(stdout.contains("done in"), "{stdout}");
     assert!(stdout.contains("[email from mail]"), "{stdout}");
     assert!(stdout.contains("[event from calendar]"), "{stdout}");
-    assert!(stdout.contains("[document from documents]"), "{stdout}");
+    // Documents come back too (a mail thread is packed as one unit, so the first lines shown
+    // may all be one thread; the kinds line counts everything that came back).
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("kinds:") && l.contains(" document")),
+        "{stdout}"
+    );
     assert!(work.join("corpus").is_dir());
     assert!(
         work.join("Mail")
