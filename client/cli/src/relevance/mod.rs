@@ -504,6 +504,15 @@ fn report(
         }
     );
     let _ = writeln!(o, "Command: `{}`\n", bench::command_line());
+    if let Some(load) = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+    {
+        let _ = writeln!(
+            o,
+            "Load average when the report was written: {load} (other work on the machine inflates the latency columns, not recall or precision).\n"
+        );
+    }
     let main_queries = world
         .queries
         .iter()
