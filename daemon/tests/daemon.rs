@@ -301,6 +301,26 @@ async fn packing_respects_budgets_and_large_budgets_return_everything_related() 
         .unwrap()
         .into_inner();
     assert!(filtered.items.is_empty());
+    // Time expressions are understood (the files are from today), unless the request asks for
+    // the keyword baseline, where they are just words.
+    let mode_grab = |mode: pb::RetrievalMode| {
+        let mut client = client.clone();
+        async move {
+            client
+                .api()
+                .grab_everything_related(pb::GrabRequest {
+                    query: "aardvark before 2001-01-01".into(),
+                    token_budget: 1_000_000,
+                    mode: mode as i32,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    assert!(mode_grab(pb::RetrievalMode::Full).await.items.is_empty());
+    assert_eq!(mode_grab(pb::RetrievalMode::Bm25Only).await.items.len(), 30);
     daemon.stop().await;
 }
 

@@ -16,6 +16,8 @@ use crate::{Result, query_terms};
 /// the best hit's (items that other signals bring are not held to it). Measured with
 /// `ctx bench relevance`; see BENCHMARKS.md.
 const BM25_RELATIVE_CUTOFF: f32 = 0.35;
+/// Length of the plain BM25 list in full mode while focused hits exist.
+const PLAIN_LIST_IN_FULL_MODE: usize = 200;
 
 /// Items whose header alone would leave less than this for text are cut, not trimmed.
 const MIN_TRIMMED_TEXT_TOKENS: u32 = 48;
@@ -161,7 +163,14 @@ impl Retriever<'_> {
         // 1. Candidates. The BM25 list is long enough that a budget larger than everything
         //    related really returns everything related.
         let bm25_limit = ((budget / 40) as usize).clamp(200, 50_000);
-        let (hits, _total) = self.index.search(&text, &filters, bm25_limit, 0)?;
+        // In full mode the plain keyword list only breaks ties and votes, unless nothing
+        // matches the point of the query: a short one is enough until then.
+        let plain_limit = if full {
+            bm25_limit.min(PLAIN_LIST_IN_FULL_MODE)
+        } else {
+            bm25_limit
+        };
+        let (mut hits, _total) = self.index.search(&text, &filters, plain_limit, 0)?;
         let mut lists = vec![RankedList {
             signal: Signal::Bm25,
             weight: if full { 0.5 } else { 1.0 },
@@ -218,9 +227,14 @@ impl Retriever<'_> {
                 &filters,
                 bm25_limit,
             )?;
+            if focused.is_empty() && hits.len() >= plain_limit && plain_limit < bm25_limit {
+                hits = self.index.search(&text, &filters, bm25_limit, 0)?.0;
+                lists[0].rowids = hits.iter().map(|h| h.rowid).collect();
+            }
             // 3. What the best focused hits share: their organisation (when the query names
             //    none) and the people who meet in them.
-            let live = self.store.live_item_count()?;
+            // The index holds one document per live item; asking it is free (a COUNT is not).
+            let live = self.index.num_docs();
             // Too few focused hits to say what they share: the best keyword hits vote too.
             let best = hits.first().map(|h| h.score).unwrap_or(0.0);
             let near_best = || {

@@ -794,19 +794,19 @@ fn model(options: &WorldOptions) -> World {
         });
     }
     let mut deals = Vec::new();
-    for c in 0..companies.len() {
+    for (c, company) in companies.iter_mut().enumerate() {
         for _ in 0..rng.range(1, 2) {
             let product = PRODUCTS[rng.below(PRODUCTS.len())];
             let kind = DEAL_KINDS[rng.below(DEAL_KINDS.len())];
-            let contacts_of = &companies[c].contacts;
+            let contacts_of = &company.contacts;
             let mut contacts = vec![contacts_of[rng.below(contacts_of.len())]];
             let second = contacts_of[rng.below(contacts_of.len())];
             if !contacts.contains(&second) {
                 contacts.push(second);
             }
-            companies[c].deals.push(deals.len());
+            company.deals.push(deals.len());
             deals.push(Deal {
-                name: format!("{} {product} {kind}", companies[c].word),
+                name: format!("{} {product} {kind}", company.word),
                 company: c,
                 product,
                 kind,
