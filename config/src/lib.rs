@@ -43,6 +43,7 @@
 //! - panic on any input.
 
 mod connector;
+mod embeddings;
 mod error;
 mod main_file;
 mod secret;
@@ -57,6 +58,7 @@ pub use connector::{
     SUPPORTED_CONNECTOR_TYPES, dav_defaults, files_defaults, ics_defaults, imap_defaults,
     is_valid_connector_name, load_connector, mail_defaults,
 };
+pub use embeddings::{DEFAULT_EMBED_BATCH, DEFAULT_EMBED_THREADS, EmbeddingsConfig, MODEL_FILES};
 pub use error::{ConfigError, ConfigErrors};
 pub use main_file::{
     DEFAULT_BUDGET, DEFAULT_LOG, DEFAULT_MAX_BUDGET, DaemonConfig, RetrievalConfig,
@@ -84,6 +86,8 @@ pub struct Config {
     pub connectors_dir: PathBuf,
     pub daemon: DaemonConfig,
     pub retrieval: RetrievalConfig,
+    /// `[embeddings]`: the on-device model for semantic search, if any.
+    pub embeddings: EmbeddingsConfig,
     /// Valid connectors, sorted by name; includes disabled ones.
     pub connectors: Vec<ConnectorConfig>,
 }
@@ -188,6 +192,27 @@ pub fn load_lenient(
     } else {
         Err(Vec::new())
     };
+    let embeddings = if fatal.is_empty() {
+        embeddings::build(text.as_deref().map(|t| (path.as_path(), t)), env)
+    } else {
+        Err(Vec::new())
+    };
+    // `[embeddings]` errors are main-file errors: fatal, reported with the others.
+    let (main, embeddings) = match (main, embeddings) {
+        (Ok(m), Ok(e)) => (Ok(m), e),
+        (Ok(_), Err(e)) => (Err(e), EmbeddingsConfig::default()),
+        (Err(mut m), Err(e)) => {
+            // A syntax error is found by both readers: report it once.
+            for error in e {
+                if !m.contains(&error) {
+                    m.push(error);
+                }
+            }
+            crate::error::sort_by_position(&mut m);
+            (Err(m), EmbeddingsConfig::default())
+        }
+        (Err(m), Ok(_)) => (Err(m), EmbeddingsConfig::default()),
+    };
 
     let connectors_dir = path
         .parent()
@@ -208,6 +233,7 @@ pub fn load_lenient(
                 connectors_dir,
                 daemon,
                 retrieval,
+                embeddings,
                 connectors,
             },
             connector_errors,

@@ -56,6 +56,9 @@ impl Default for RetrievalConfig {
 struct RawMain {
     daemon: Option<RawDaemon>,
     retrieval: Option<RawRetrieval>,
+    /// Validated by `crate::embeddings`.
+    #[serde(rename = "embeddings")]
+    _embeddings: Option<toml::Value>,
 }
 
 #[derive(Deserialize, Default)]

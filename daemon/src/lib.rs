@@ -11,6 +11,7 @@
 //! port guarded by a token, or let one connector's failure stop the others.
 
 pub mod connectors;
+pub mod embedding;
 pub mod engine;
 pub mod runner;
 pub mod server;
@@ -104,8 +105,9 @@ pub async fn start(
         budget(config.retrieval.max_budget),
     );
     let engine_rx = shutdown_rx.clone();
+    let embeddings = config.embeddings.clone();
     let engine = tokio::task::spawn_blocking(move || {
-        Engine::open(&data_dir, default_budget, max_budget, engine_rx)
+        Engine::open(&data_dir, default_budget, max_budget, engine_rx, embeddings)
     })
     .await
     .map_err(|e| DaemonError::Internal(format!("opening the store failed: {e}")))??;

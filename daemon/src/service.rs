@@ -138,16 +138,23 @@ impl ContextService for ContextApi {
         let filters = filters_from(req.filters).map_err(to_status)?;
         let engine = self.engine.clone();
         let (result, stats) = blocking(move || {
+            let _busy = engine.activity.query();
             let retriever = Retriever {
                 index: &engine.index,
                 store: &engine.reader,
                 counter: &engine.counter,
             };
-            let result = retriever.grab(&GrabParams {
-                query: req.query,
-                token_budget: budget,
-                filters,
-            })?;
+            let semantic = engine
+                .semantic
+                .candidates(&req.query, crate::embedding::SEMANTIC_CANDIDATES);
+            let result = retriever.grab_with_semantic(
+                &GrabParams {
+                    query: req.query,
+                    token_budget: budget,
+                    filters,
+                },
+                &semantic,
+            )?;
             let freshness = engine.reader.freshness()?;
             Ok((result, freshness))
         })
@@ -413,5 +420,6 @@ pub fn status(engine: &Engine) -> Result<pb::StatusResponse, DaemonError> {
         started_ms: engine.started_ms,
         index_lag: engine.index_lag(),
         tokenizer: ctx_store::TOKENIZER_NAME.to_string(),
+        embeddings: Some(crate::embedding::status(&engine.semantic)),
     })
 }

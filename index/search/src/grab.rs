@@ -78,6 +78,8 @@ struct Reasons {
     entities: Vec<String>,
     /// Packed because it belongs to the thread of this (title of a) related item.
     thread_of: Option<String>,
+    /// Cosine similarity of its best chunk with the query, when semantic search found it.
+    semantic: Option<f32>,
 }
 
 /// How much of an item goes into the window.
@@ -107,6 +109,17 @@ pub struct Retriever<'a> {
 impl Retriever<'_> {
     /// Everything related to `params.query` that fits `params.token_budget`. Blocking.
     pub fn grab(&self, params: &GrabParams) -> Result<GrabResult> {
+        self.grab_with_semantic(params, &[])
+    }
+
+    /// [`Retriever::grab`] with semantic candidates: item rowids and their similarity to the
+    /// query, most similar first (from the embedding index). They are fused as one more ranked
+    /// list; filters apply to them as to every candidate.
+    pub fn grab_with_semantic(
+        &self,
+        params: &GrabParams,
+        semantic: &[(i64, f32)],
+    ) -> Result<GrabResult> {
         let started = Instant::now();
         let budget = params.token_budget;
         let terms = query_terms(&params.query);
@@ -154,12 +167,21 @@ impl Retriever<'_> {
                 *fused.entry(rowid).or_default() += 1.0 / (RRF_K + rank as f32 + 1.0);
             }
         }
+        for (rank, &(rowid, similarity)) in semantic.iter().enumerate() {
+            *fused.entry(rowid).or_default() += 1.0 / (RRF_K + rank as f32 + 1.0);
+            reasons.entry(rowid).or_default().semantic = Some(similarity);
+        }
         let mut seen: HashSet<i64> = order.iter().copied().collect();
         for list in &entity_lists {
             for &rowid in list {
                 if seen.insert(rowid) {
                     order.push(rowid);
                 }
+            }
+        }
+        for &(rowid, _) in semantic {
+            if seen.insert(rowid) {
+                order.push(rowid);
             }
         }
         order.sort_by(|a, b| {
@@ -508,6 +530,11 @@ fn explain(
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
+    }
+    if let Some(similarity) = reasons.semantic
+        && parts.is_empty()
+    {
+        parts.push(format!("semantically similar ({similarity:.2})"));
     }
     if parts.is_empty() {
         parts.push(match reasons.bm25_rank {
