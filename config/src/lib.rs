@@ -45,6 +45,7 @@
 mod ask;
 mod connector;
 mod crm;
+mod embeddings;
 mod error;
 mod main_file;
 mod secret;
@@ -65,6 +66,7 @@ pub use crm::{
     ExportFormatSetting, HubSpotSettings, RestAuth, RestObjectSettings, RestPaginationSettings,
     crm_defaults,
 };
+pub use embeddings::{DEFAULT_EMBED_BATCH, DEFAULT_EMBED_THREADS, EmbeddingsConfig, MODEL_FILES};
 pub use error::{ConfigError, ConfigErrors};
 pub use main_file::{
     DEFAULT_BUDGET, DEFAULT_LOG, DEFAULT_MAX_BUDGET, DaemonConfig, RetrievalConfig,
@@ -94,6 +96,8 @@ pub struct Config {
     pub retrieval: RetrievalConfig,
     /// Where `ctx ask` sends questions.
     pub ask: AskConfig,
+    /// `[embeddings]`: the on-device model for semantic search, if any.
+    pub embeddings: EmbeddingsConfig,
     /// Valid connectors, sorted by name; includes disabled ones.
     pub connectors: Vec<ConnectorConfig>,
 }
@@ -198,6 +202,27 @@ pub fn load_lenient(
     } else {
         Err(Vec::new())
     };
+    let embeddings = if fatal.is_empty() {
+        embeddings::build(text.as_deref().map(|t| (path.as_path(), t)), env)
+    } else {
+        Err(Vec::new())
+    };
+    // `[embeddings]` errors are main-file errors: fatal, reported with the others.
+    let (main, embeddings) = match (main, embeddings) {
+        (Ok(m), Ok(e)) => (Ok(m), e),
+        (Ok(_), Err(e)) => (Err(e), EmbeddingsConfig::default()),
+        (Err(mut m), Err(e)) => {
+            // A syntax error is found by both readers: report it once.
+            for error in e {
+                if !m.contains(&error) {
+                    m.push(error);
+                }
+            }
+            crate::error::sort_by_position(&mut m);
+            (Err(m), EmbeddingsConfig::default())
+        }
+        (Err(m), Ok(_)) => (Err(m), EmbeddingsConfig::default()),
+    };
 
     let connectors_dir = path
         .parent()
@@ -219,6 +244,7 @@ pub fn load_lenient(
                 daemon,
                 retrieval,
                 ask,
+                embeddings,
                 connectors,
             },
             connector_errors,

@@ -62,6 +62,9 @@ struct RawMain {
     retrieval: Option<RawRetrieval>,
     ask: Option<RawAsk>,
     entities: Option<RawEntities>,
+    /// Validated by `crate::embeddings`.
+    #[serde(rename = "embeddings")]
+    _embeddings: Option<toml::Value>,
 }
 
 #[derive(Deserialize, Default)]

@@ -13,6 +13,7 @@ use ctx_store::{CommitStats, PreparedBatch, Store, StoreError, StoreReader, Toke
 use tokio::sync::{Notify, oneshot, watch};
 
 use crate::DaemonError;
+use crate::embedding::{Activity, Semantic};
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
@@ -109,6 +110,10 @@ pub struct Engine {
     pub max_budget: u32,
     /// Flips to true when the daemon is shutting down.
     pub shutdown: watch::Receiver<bool>,
+    /// Semantic search: the embedding worker and the vector matrix (off without a model).
+    pub semantic: Arc<Semantic>,
+    /// Syncs and queries in flight, which the embedding worker yields to.
+    pub activity: Arc<Activity>,
 }
 
 impl Engine {
@@ -119,8 +124,9 @@ impl Engine {
         default_budget: u32,
         max_budget: u32,
         shutdown: watch::Receiver<bool>,
+        embeddings: ctx_config::EmbeddingsConfig,
     ) -> Result<Arc<Engine>, DaemonError> {
-        Self::open_with_free_mail(data_dir, default_budget, max_budget, &[], shutdown)
+        Self::open_with_free_mail(data_dir, default_budget, max_budget, &[], shutdown, embeddings)
     }
 
     /// [`Engine::open`] with extra mail domains that never name an organisation (the
@@ -131,6 +137,7 @@ impl Engine {
         max_budget: u32,
         extra_free_mail: &[String],
         shutdown: watch::Receiver<bool>,
+        embeddings: ctx_config::EmbeddingsConfig,
     ) -> Result<Arc<Engine>, DaemonError> {
         std::fs::create_dir_all(data_dir).map_err(|e| DaemonError::Io {
             what: format!("create data directory {}", data_dir.display()),
@@ -177,11 +184,27 @@ impl Engine {
                 what: "spawn store writer thread".into(),
                 source: e,
             })?;
+        let activity = Arc::new(Activity::default());
+        let semantic = Semantic::new(embeddings, activity.clone());
+        semantic
+            .start(reader.clone(), data_dir.to_path_buf())
+            .map_err(|e| DaemonError::Io {
+                what: "spawn embedding worker thread".into(),
+                source: e,
+            })?;
         let projector_index = index.clone();
         let projector_reader = reader.clone();
+        let projector_semantic = semantic.clone();
         let projector_thread = std::thread::Builder::new()
             .name("ctx-index-projector".into())
-            .spawn(move || projector_loop(&projector_index, &projector_reader, wake_rx))
+            .spawn(move || {
+                projector_loop(
+                    &projector_index,
+                    &projector_reader,
+                    wake_rx,
+                    &projector_semantic,
+                )
+            })
             .map_err(|e| DaemonError::Io {
                 what: "spawn index projector thread".into(),
                 source: e,
@@ -200,6 +223,8 @@ impl Engine {
             default_budget,
             max_budget,
             shutdown,
+            semantic,
+            activity,
         }))
     }
 
@@ -225,6 +250,7 @@ impl Engine {
         expected: Option<Cursor>,
         batch: PreparedBatch,
     ) -> Result<CommitStats, DaemonError> {
+        let _busy = self.activity.sync();
         let (reply, rx) = oneshot::channel();
         self.send(WriteCmd::Commit {
             source: source.to_string(),
@@ -289,6 +315,7 @@ impl Engine {
     /// Stops the writer and projector threads after draining queued writes; the index is
     /// brought fully up to date first.
     pub fn close(&self) {
+        self.semantic.close();
         let _ = self.send(WriteCmd::Shutdown);
         if let Some(handle) = self.writer_thread.lock().ok().and_then(|mut h| h.take()) {
             let _ = handle.join();
@@ -383,7 +410,12 @@ fn writer_loop(
     }
 }
 
-fn projector_loop(index: &SearchIndex, reader: &StoreReader, wake: mpsc::Receiver<bool>) {
+fn projector_loop(
+    index: &SearchIndex,
+    reader: &StoreReader,
+    wake: mpsc::Receiver<bool>,
+    semantic: &Semantic,
+) {
     while let Ok(mut last) = wake.recv() {
         // Coalesce a burst of commits into one catch-up.
         while let Ok(more) = wake.try_recv() {
@@ -392,6 +424,7 @@ fn projector_loop(index: &SearchIndex, reader: &StoreReader, wake: mpsc::Receive
         if let Err(e) = index.catch_up(reader, false) {
             tracing::error!(error = %e, "search index update failed; will retry on the next change");
         }
+        semantic.notify();
         if last {
             break;
         }

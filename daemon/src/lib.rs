@@ -12,6 +12,7 @@
 
 pub mod connectors;
 mod connectors_crm;
+pub mod embedding;
 pub mod engine;
 pub mod runner;
 pub mod server;
@@ -106,8 +107,16 @@ pub async fn start(
     );
     let engine_rx = shutdown_rx.clone();
     let free_mail = config.daemon.free_mail_domains.clone();
+    let embeddings = config.embeddings.clone();
     let engine = tokio::task::spawn_blocking(move || {
-        Engine::open_with_free_mail(&data_dir, default_budget, max_budget, &free_mail, engine_rx)
+        Engine::open_with_free_mail(
+            &data_dir,
+            default_budget,
+            max_budget,
+            &free_mail,
+            engine_rx,
+            embeddings,
+        )
     })
     .await
     .map_err(|e| DaemonError::Internal(format!("opening the store failed: {e}")))??;

@@ -236,6 +236,7 @@ async fn sync_pass(
         }
         let counter = engine.counter;
         let source = name.to_string();
+        let _busy = engine.activity.sync();
         let prepared =
             tokio::task::spawn_blocking(move || ctx_store::prepare_batch(&source, batch, &counter))
                 .await

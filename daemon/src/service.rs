@@ -138,21 +138,28 @@ impl ContextService for ContextApi {
         let filters = filters_from(req.filters).map_err(to_status)?;
         let engine = self.engine.clone();
         let (result, stats) = blocking(move || {
+            let _busy = engine.activity.query();
             let retriever = Retriever {
                 index: &engine.index,
                 store: &engine.reader,
                 counter: &engine.counter,
             };
-            let result = retriever.grab(&GrabParams {
-                query: req.query,
-                token_budget: budget,
-                filters,
-                mode: match pb::RetrievalMode::try_from(req.mode) {
-                    Ok(pb::RetrievalMode::Bm25Only) => RetrievalMode::Bm25Only,
-                    _ => RetrievalMode::Full,
+            let semantic = engine
+                .semantic
+                .candidates(&req.query, crate::embedding::SEMANTIC_CANDIDATES);
+            let result = retriever.grab_with_semantic(
+                &GrabParams {
+                    query: req.query,
+                    token_budget: budget,
+                    filters,
+                    mode: match pb::RetrievalMode::try_from(req.mode) {
+                        Ok(pb::RetrievalMode::Bm25Only) => RetrievalMode::Bm25Only,
+                        _ => RetrievalMode::Full,
+                    },
+                    now_ms: None,
                 },
-                now_ms: None,
-            })?;
+                &semantic,
+            )?;
             let freshness = engine.reader.freshness()?;
             Ok((result, freshness))
         })
@@ -419,5 +426,6 @@ pub fn status(engine: &Engine) -> Result<pb::StatusResponse, DaemonError> {
         started_ms: engine.started_ms,
         index_lag: engine.index_lag(),
         tokenizer: ctx_store::TOKENIZER_NAME.to_string(),
+        embeddings: Some(crate::embedding::status(&engine.semantic)),
     })
 }

@@ -60,6 +60,20 @@ fn check(global: &GlobalArgs) -> anyhow::Result<()> {
         "budgets     default {}, max {}",
         config.retrieval.default_budget, config.retrieval.max_budget
     );
+    match &config.embeddings.model {
+        Some(model) => {
+            let _ = writeln!(
+                out,
+                "embeddings  {} ({} threads, batches of {})",
+                model.display(),
+                config.embeddings.threads,
+                config.embeddings.batch_size
+            );
+        }
+        None => {
+            let _ = writeln!(out, "embeddings  off (keyword + entity graph only)");
+        }
+    }
     let _ = writeln!(out, "connectors  {}", config.connectors_dir.display());
     if config.connectors.is_empty() {
         let _ = writeln!(

@@ -148,6 +148,27 @@ pub struct StatusOutput {
     /// Index entries not yet applied from the store's change log (0 = search is up to date).
     pub index_lag: u64,
     pub tokenizer: String,
+    /// Semantic search: `null` from daemons that predate it.
+    pub embeddings: Option<EmbeddingsOutput>,
+}
+
+/// The background embedding worker (see `EmbeddingStatus` in ctx.proto).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EmbeddingsOutput {
+    /// False when no model is configured (keyword + entity graph only).
+    pub enabled: bool,
+    /// off, loading, embedding, idle, waiting, error.
+    pub state: String,
+    pub model: Option<String>,
+    pub model_id: Option<String>,
+    pub dim: u32,
+    pub items_embedded: u64,
+    pub items_pending: u64,
+    pub vectors: u64,
+    pub chunks_per_second: f64,
+    pub threads: u32,
+    pub last_error: Option<String>,
+    pub note: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -328,6 +349,20 @@ impl From<pb::StatusResponse> for StatusOutput {
             started: rfc3339(s.started_ms),
             index_lag: s.index_lag,
             tokenizer: s.tokenizer,
+            embeddings: s.embeddings.map(|e| EmbeddingsOutput {
+                enabled: e.enabled,
+                state: e.state,
+                model: non_empty(e.model),
+                model_id: non_empty(e.model_id),
+                dim: e.dim,
+                items_embedded: e.items_embedded,
+                items_pending: e.items_pending,
+                vectors: e.vectors,
+                chunks_per_second: e.chunks_per_second,
+                threads: e.threads,
+                last_error: non_empty(e.last_error),
+                note: e.note,
+            }),
         }
     }
 }

@@ -15,8 +15,10 @@ mod config_cmd;
 mod corpus;
 mod dates;
 mod demo;
+mod embed_bench;
 mod fmt;
 mod json;
+mod model_cmd;
 mod query;
 mod relevance;
 mod status;
@@ -94,6 +96,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
+    /// Check or install an on-device embedding model for semantic search.
+    #[command(subcommand)]
+    Model(model_cmd::ModelCommand),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +113,7 @@ fn main() -> ExitCode {
         Command::Config(command) => config_cmd::run(&cli.global, command),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Model(command) => model_cmd::run(&cli.global, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

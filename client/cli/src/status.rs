@@ -140,7 +140,33 @@ pub fn render_status(s: &pb::StatusResponse, now_ms: i64) -> String {
             " (indexing)"
         }
     );
+    out.push_str(&embeddings_line(s.embeddings.as_ref()));
     out
+}
+
+/// One line about semantic search: off (and why), or the worker's progress.
+fn embeddings_line(e: Option<&pb::EmbeddingStatus>) -> String {
+    let Some(e) = e else {
+        return String::new();
+    };
+    if !e.enabled {
+        return format!("semantic   off: {}\n", e.note);
+    }
+    let rate = if e.chunks_per_second > 0.0 && e.items_pending > 0 {
+        format!(", {:.0} chunks/s", e.chunks_per_second)
+    } else {
+        String::new()
+    };
+    format!(
+        "semantic   {} ({}): {} items embedded, {} pending, {} vectors, dim {}{rate}; {}\n",
+        e.state,
+        e.model,
+        thousands(e.items_embedded),
+        thousands(e.items_pending),
+        thousands(e.vectors),
+        e.dim,
+        e.note
+    )
 }
 
 fn progress_text(c: &pb::ConnectorStatus) -> String {
@@ -427,6 +453,7 @@ mod tests {
             started_ms: 1_000,
             index_lag: 0,
             tokenizer: "cl100k_base".into(),
+            ..Default::default()
         };
         let text = render_status(&s, 100_000);
         assert!(text.contains("ctxd 0.1.0, up 1m"), "{text}");
@@ -440,6 +467,44 @@ mod tests {
         );
         assert!(
             text.contains("total 1,234 items in 1 source; index lag 0"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn status_says_whether_semantic_search_is_on() {
+        let off = pb::StatusResponse {
+            embeddings: Some(pb::EmbeddingStatus {
+                enabled: false,
+                state: "off".into(),
+                note: "no model configured: retrieval is keyword + entity graph only".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let text = render_status(&off, 0);
+        assert!(
+            text.contains("semantic   off: no model configured"),
+            "{text}"
+        );
+        let on = pb::StatusResponse {
+            embeddings: Some(pb::EmbeddingStatus {
+                enabled: true,
+                state: "embedding".into(),
+                model: "/m/minilm".into(),
+                dim: 384,
+                items_embedded: 1500,
+                items_pending: 20,
+                vectors: 2100,
+                chunks_per_second: 55.2,
+                note: "20 items to embed".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let text = render_status(&on, 0);
+        assert!(
+            text.contains("semantic   embedding (/m/minilm): 1,500 items embedded, 20 pending, 2,100 vectors, dim 384, 55 chunks/s; 20 items to embed"),
             "{text}"
         );
     }

@@ -55,17 +55,30 @@ impl VectorFile {
     pub fn open(path: &Path, model_id: &str, dim: usize) -> Result<(VectorFile, VectorFileState)> {
         match Self::try_open(path, model_id, dim) {
             Ok(opened) => Ok(opened),
-            Err(EmbedError::Sqlite(e)) if !matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy)) => {
+            Err(EmbedError::Sqlite(e))
+                if !matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy)
+                ) =>
+            {
                 // Unreadable: it is a projection, start over.
                 tracing::warn!(path = %path.display(), error = %e, "vector file unreadable; rebuilding it");
                 for suffix in ["", "-wal", "-shm"] {
                     let p = PathBuf::from(format!("{}{suffix}", path.display()));
                     if p.exists() {
-                        std::fs::remove_file(&p).map_err(|e| EmbedError::Io { path: p.clone(), source: e })?;
+                        std::fs::remove_file(&p).map_err(|e| EmbedError::Io {
+                            path: p.clone(),
+                            source: e,
+                        })?;
                     }
                 }
                 let (file, _) = Self::try_open(path, model_id, dim)?;
-                Ok((file, VectorFileState::Fresh { reason: format!("the old file was unreadable ({e})") }))
+                Ok((
+                    file,
+                    VectorFileState::Fresh {
+                        reason: format!("the old file was unreadable ({e})"),
+                    },
+                ))
             }
             Err(e) => Err(e),
         }
@@ -85,13 +98,21 @@ impl VectorFile {
         let format = file.meta("format_version")?;
         let stored_model = file.meta("model_id")?;
         let stored_dim = file.meta("dim")?;
-        let reason = match (format.as_deref(), stored_model.as_deref(), stored_dim.as_deref()) {
+        let reason = match (
+            format.as_deref(),
+            stored_model.as_deref(),
+            stored_dim.as_deref(),
+        ) {
             (None, _, _) => Some("new vector file".to_string()),
-            (Some(f), _, _) if f != VECTOR_FORMAT_VERSION.to_string() => {
-                Some(format!("vector format {f}, this build writes {VECTOR_FORMAT_VERSION}"))
+            (Some(f), _, _) if f != VECTOR_FORMAT_VERSION.to_string() => Some(format!(
+                "vector format {f}, this build writes {VECTOR_FORMAT_VERSION}"
+            )),
+            (_, Some(m), _) if m != model_id => Some(format!(
+                "vectors of model {m}, the configured model is {model_id}"
+            )),
+            (_, _, Some(d)) if d != dim.to_string() => {
+                Some(format!("vectors of dimension {d}, the model has {dim}"))
             }
-            (_, Some(m), _) if m != model_id => Some(format!("vectors of model {m}, the configured model is {model_id}")),
-            (_, _, Some(d)) if d != dim.to_string() => Some(format!("vectors of dimension {d}, the model has {dim}")),
             (_, None, _) | (_, _, None) => Some("incomplete vector file".to_string()),
             _ => None,
         };
@@ -107,7 +128,10 @@ impl VectorFile {
                     ("dim", dim.to_string()),
                     ("applied_seq", "0".to_string()),
                 ] {
-                    tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![k, v])?;
+                    tx.execute(
+                        "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                        params![k, v],
+                    )?;
                 }
                 tx.commit()?;
                 VectorFileState::Fresh { reason }
@@ -156,9 +180,9 @@ impl VectorFile {
     /// Every stored item's vectors, in rowid order, through `f` (for loading the matrix).
     /// A blob of the wrong length is skipped and reported, and its item embedded again.
     pub fn for_each(&self, mut f: impl FnMut(StoredVectors)) -> Result<Vec<i64>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT item_rowid, content_hash, vectors FROM item_vectors ORDER BY item_rowid")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT item_rowid, content_hash, vectors FROM item_vectors ORDER BY item_rowid",
+        )?;
         let mut rows = stmt.query([])?;
         let mut broken = Vec::new();
         while let Some(row) = rows.next()? {
@@ -186,7 +210,11 @@ impl VectorFile {
                  vectors = excluded.vectors",
             )?;
             for u in upserts {
-                put.execute(params![u.item_rowid, u.content_hash, encode_vectors(&u.vectors)])?;
+                put.execute(params![
+                    u.item_rowid,
+                    u.content_hash,
+                    encode_vectors(&u.vectors)
+                ])?;
             }
             let mut del = tx.prepare_cached("DELETE FROM item_vectors WHERE item_rowid = ?1")?;
             for r in removals {
@@ -201,7 +229,9 @@ impl VectorFile {
     pub fn item_count(&self) -> Result<u64> {
         Ok(self
             .conn
-            .query_row("SELECT COUNT(*) FROM item_vectors", [], |r| r.get::<_, i64>(0))? as u64)
+            .query_row("SELECT COUNT(*) FROM item_vectors", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
     }
 }
 

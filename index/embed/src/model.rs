@@ -87,7 +87,9 @@ impl ModelDir {
             .map_err(|e| problem(format!("config.json is not a BERT configuration: {e}")))?;
         if config.hidden_size == 0
             || config.num_attention_heads == 0
-            || !config.hidden_size.is_multiple_of(config.num_attention_heads)
+            || !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads)
         {
             return Err(problem(format!(
                 "config.json: hidden_size {} is not a multiple of num_attention_heads {}",
@@ -183,12 +185,11 @@ impl Embedder {
         let checked = ModelDir::open(dir)?;
         let config = &checked.config;
         let tokenizer_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| {
-            EmbedError::ModelDir {
+        let mut tokenizer =
+            Tokenizer::from_file(&tokenizer_path).map_err(|e| EmbedError::ModelDir {
                 dir: dir.to_path_buf(),
                 problem: format!("tokenizer.json cannot be read: {e}"),
-            }
-        })?;
+            })?;
         let max_tokens = options
             .max_tokens
             .or(checked.max_seq_length)

@@ -15,10 +15,43 @@ pub const INTERMEDIATE: usize = 64;
 pub const POSITIONS: usize = 64;
 
 const WORDS: &[&str] = &[
-    "the", "contract", "renewal", "extension", "meeting", "lunch", "soup", "revenue", "grew",
-    "acme", "deal", "signed", "march", "year", "agreement", "we", "agreed", "to", "extend",
-    "slides", "send", "me", "from", "yesterday", "a", "of", "and", "for", "is", "due", "in",
-    "##s", "##ed", "##ing", ".", ",", "?",
+    "the",
+    "contract",
+    "renewal",
+    "extension",
+    "meeting",
+    "lunch",
+    "soup",
+    "revenue",
+    "grew",
+    "acme",
+    "deal",
+    "signed",
+    "march",
+    "year",
+    "agreement",
+    "we",
+    "agreed",
+    "to",
+    "extend",
+    "slides",
+    "send",
+    "me",
+    "from",
+    "yesterday",
+    "a",
+    "of",
+    "and",
+    "for",
+    "is",
+    "due",
+    "in",
+    "##s",
+    "##ed",
+    "##ing",
+    ".",
+    ",",
+    "?",
 ];
 
 pub fn vocab() -> Vec<String> {
@@ -106,9 +139,21 @@ impl Lcg {
 pub fn weights(vocab_size: usize, seed: u64, skip: Option<&str>) -> Vec<u8> {
     let mut rng = Lcg(seed);
     let mut shapes: Vec<(String, Vec<usize>, bool)> = vec![
-        ("embeddings.word_embeddings.weight".into(), vec![vocab_size, HIDDEN], false),
-        ("embeddings.position_embeddings.weight".into(), vec![POSITIONS, HIDDEN], false),
-        ("embeddings.token_type_embeddings.weight".into(), vec![2, HIDDEN], false),
+        (
+            "embeddings.word_embeddings.weight".into(),
+            vec![vocab_size, HIDDEN],
+            false,
+        ),
+        (
+            "embeddings.position_embeddings.weight".into(),
+            vec![POSITIONS, HIDDEN],
+            false,
+        ),
+        (
+            "embeddings.token_type_embeddings.weight".into(),
+            vec![2, HIDDEN],
+            false,
+        ),
         ("embeddings.LayerNorm.weight".into(), vec![HIDDEN], true),
         ("embeddings.LayerNorm.bias".into(), vec![HIDDEN], false),
     ];
@@ -125,7 +170,11 @@ pub fn weights(vocab_size: usize, seed: u64, skip: Option<&str>) -> Vec<u8> {
             ("attention.output.dense.bias", vec![HIDDEN], false),
             ("attention.output.LayerNorm.weight", vec![HIDDEN], true),
             ("attention.output.LayerNorm.bias", vec![HIDDEN], false),
-            ("intermediate.dense.weight", vec![INTERMEDIATE, HIDDEN], false),
+            (
+                "intermediate.dense.weight",
+                vec![INTERMEDIATE, HIDDEN],
+                false,
+            ),
             ("intermediate.dense.bias", vec![INTERMEDIATE], false),
             ("output.dense.weight", vec![HIDDEN, INTERMEDIATE], false),
             ("output.dense.bias", vec![HIDDEN], false),
@@ -141,7 +190,13 @@ pub fn weights(vocab_size: usize, seed: u64, skip: Option<&str>) -> Vec<u8> {
         .map(|(name, shape, ones)| {
             let n: usize = shape.iter().product();
             let values: Vec<f32> = (0..n)
-                .map(|_| if ones { 1.0 + 0.1 * rng.next() } else { 0.4 * rng.next() })
+                .map(|_| {
+                    if ones {
+                        1.0 + 0.1 * rng.next()
+                    } else {
+                        0.4 * rng.next()
+                    }
+                })
                 .collect();
             let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
             (name, shape, bytes)
@@ -152,11 +207,13 @@ pub fn weights(vocab_size: usize, seed: u64, skip: Option<&str>) -> Vec<u8> {
         .map(|(name, shape, bytes)| {
             (
                 name.clone(),
-                TensorView::new(Dtype::F32, shape.clone(), bytes).expect("shape and byte length agree"),
+                TensorView::new(Dtype::F32, shape.clone(), bytes)
+                    .expect("shape and byte length agree"),
             )
         })
         .collect();
-    safetensors::tensor::serialize(views, None::<HashMap<String, String>>).expect("serialising in memory cannot fail")
+    safetensors::tensor::serialize(views, None::<HashMap<String, String>>)
+        .expect("serialising in memory cannot fail")
 }
 
 /// Writes config.json, tokenizer.json and model.safetensors (weights from `seed`) into `dir`.
@@ -165,7 +222,9 @@ pub fn write_model(dir: &Path, seed: u64) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("config.json"), config_json(vocab_size))?;
     std::fs::write(dir.join("tokenizer.json"), tokenizer_json())?;
-    std::fs::write(dir.join("model.safetensors"), weights(vocab_size, seed, None))?;
+    std::fs::write(
+        dir.join("model.safetensors"),
+        weights(vocab_size, seed, None),
+    )?;
     Ok(())
 }
-

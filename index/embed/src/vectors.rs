@@ -87,8 +87,10 @@ impl VectorIndex {
                 Precision::I8 => {
                     let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
                     let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-                    self.i8_rows
-                        .extend(v.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8));
+                    self.i8_rows.extend(
+                        v.iter()
+                            .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8),
+                    );
                     self.scales.push(scale);
                 }
             }
@@ -231,10 +233,14 @@ mod tests {
     use super::*;
 
     fn unit(seed: u64, dim: usize) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let mut v: Vec<f32> = (0..dim)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
             })
             .collect();
@@ -248,7 +254,10 @@ mod tests {
         for precision in [Precision::F32, Precision::I8] {
             let mut index = VectorIndex::new(48, precision);
             for owner in 0..200 {
-                index.set(owner, &[unit(owner as u64 * 2, 48), unit(owner as u64 * 2 + 1, 48)]);
+                index.set(
+                    owner,
+                    &[unit(owner as u64 * 2, 48), unit(owner as u64 * 2 + 1, 48)],
+                );
             }
             assert_eq!(index.len(), 400);
             assert_eq!(index.owners(), 200);

@@ -36,10 +36,8 @@ fn minilm_matches_the_reference_vectors() {
     let Some(dir) = model_dir() else {
         return;
     };
-    let reference: serde_json::Value = serde_json::from_str(include_str!(
-        "fixtures/minilm_reference.json"
-    ))
-    .unwrap();
+    let reference: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/minilm_reference.json")).unwrap();
     let model = Embedder::load(&dir, &EmbedOptions::default()).expect("model loads");
     assert_eq!(model.dim(), 384);
     assert_eq!(model.pooling(), Pooling::Mean);

@@ -20,7 +20,10 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn load(dir: &Path) -> Embedder {
@@ -48,7 +51,10 @@ fn tiny_model_loads_and_embeds_unit_vectors_of_its_hidden_size() {
         assert!((norm(v) - 1.0).abs() < 1e-5, "norm {}", norm(v));
         assert!(v.iter().all(|x| x.is_finite()));
     }
-    assert!(cosine(&vectors[0], &vectors[2]) < 0.9999, "distinct texts, distinct vectors");
+    assert!(
+        cosine(&vectors[0], &vectors[2]) < 0.9999,
+        "distinct texts, distinct vectors"
+    );
     assert!(model.embed(&[]).unwrap().is_empty());
 }
 
@@ -81,7 +87,9 @@ fn padding_in_a_batch_does_not_change_a_sentence_vector() {
         max_abs_diff(&alone, &batched[1])
     );
     // embed_sorted groups by length and keeps the input order.
-    let sorted = model.embed_sorted(&[long, short, "revenue grew"], 2).unwrap();
+    let sorted = model
+        .embed_sorted(&[long, short, "revenue grew"], 2)
+        .unwrap();
     for (a, b) in sorted.iter().zip(&batched) {
         assert!(max_abs_diff(a, b) < 1e-5);
     }
@@ -95,7 +103,10 @@ fn every_real_token_counts_in_the_mean() {
     write_model(tmp.path(), 5);
     let model = load(tmp.path());
     let plain = model.embed(&["acme deal"]).unwrap().remove(0);
-    let with_extra_words = model.embed(&["acme deal the the the the"]).unwrap().remove(0);
+    let with_extra_words = model
+        .embed(&["acme deal the the the the"])
+        .unwrap()
+        .remove(0);
     assert!(max_abs_diff(&plain, &with_extra_words) > 1e-3);
 }
 
@@ -132,7 +143,10 @@ fn long_input_is_truncated_to_max_tokens() {
 fn cls_pooling_is_read_from_the_pooling_config() {
     let tmp = tempfile::tempdir().unwrap();
     write_model(tmp.path(), 9);
-    let mean = load(tmp.path()).embed(&["acme deal signed"]).unwrap().remove(0);
+    let mean = load(tmp.path())
+        .embed(&["acme deal signed"])
+        .unwrap()
+        .remove(0);
     std::fs::create_dir_all(tmp.path().join("1_Pooling")).unwrap();
     std::fs::write(
         tmp.path().join("1_Pooling/config.json"),

@@ -7,7 +7,11 @@ fn item(rowid: i64, hash: &str, n: usize) -> StoredVectors {
         item_rowid: rowid,
         content_hash: hash.to_string(),
         vectors: (0..n)
-            .map(|k| (0..4).map(|d| (rowid * 10 + k as i64 + d) as f32 / 100.0).collect())
+            .map(|k| {
+                (0..4)
+                    .map(|d| (rowid * 10 + k as i64 + d) as f32 / 100.0)
+                    .collect()
+            })
             .collect(),
     }
 }

@@ -18,6 +18,9 @@ use crate::{Result, query_terms};
 const BM25_RELATIVE_CUTOFF: f32 = 0.35;
 /// Length of the plain BM25 list in full mode while focused hits exist.
 const PLAIN_LIST_IN_FULL_MODE: usize = 200;
+/// A semantic neighbour at least this similar (cosine) to the query is related by itself;
+/// less similar ones only add to what other signals found. Not yet tuned by measurement.
+const SEMANTIC_RELATED: f32 = 0.35;
 
 /// Items whose header alone would leave less than this for text are cut, not trimmed.
 const MIN_TRIMMED_TEXT_TOKENS: u32 = 48;
@@ -99,9 +102,10 @@ struct Reasons {
     entities: Vec<String>,
     /// Shares these people with the best matches.
     participants: Option<Vec<String>>,
-    semantic: bool,
     /// Packed because it belongs to the thread of this (title of a) related item.
     thread_of: Option<String>,
+    /// Cosine similarity of its best chunk with the query, when semantic search found it.
+    semantic: Option<f32>,
 }
 
 /// How much of an item goes into the window.
@@ -131,6 +135,17 @@ pub struct Retriever<'a> {
 impl Retriever<'_> {
     /// Everything related to `params.query` that fits `params.token_budget`. Blocking.
     pub fn grab(&self, params: &GrabParams) -> Result<GrabResult> {
+        self.grab_with_semantic(params, &[])
+    }
+
+    /// [`Retriever::grab`] with semantic candidates: item rowids and their similarity to the
+    /// query, most similar first (from the embedding index). They are fused as one more ranked
+    /// list; filters apply to them as to every candidate.
+    pub fn grab_with_semantic(
+        &self,
+        params: &GrabParams,
+        semantic: &[(i64, f32)],
+    ) -> Result<GrabResult> {
         let started = Instant::now();
         let budget = params.token_budget;
         let full = params.mode == RetrievalMode::Full;
@@ -280,9 +295,29 @@ impl Retriever<'_> {
             });
             lists.extend(named.lists);
             lists.extend(feedback);
+            // Semantic neighbours: one more ranked list; the close ones are related by
+            // themselves (a paraphrase shares no keyword with the query).
+            if !semantic.is_empty() {
+                ok.extend(
+                    semantic
+                        .iter()
+                        .filter(|(_, similarity)| *similarity >= SEMANTIC_RELATED)
+                        .map(|(rowid, _)| *rowid),
+                );
+                lists.push(RankedList {
+                    signal: Signal::Semantic,
+                    weight: 1.0,
+                    rowids: semantic.iter().map(|(rowid, _)| *rowid).collect(),
+                });
+            }
             eligible = Some(ok);
         }
         let mut reasons: HashMap<i64, Reasons> = HashMap::new();
+        if full {
+            for &(rowid, similarity) in semantic {
+                reasons.entry(rowid).or_default().semantic = Some(similarity);
+            }
+        }
         for (rank, hit) in hits.iter().enumerate() {
             reasons.entry(hit.rowid).or_default().bm25_rank = Some(rank);
         }
@@ -299,7 +334,7 @@ impl Retriever<'_> {
                     Signal::Participants(names) => {
                         r.participants.get_or_insert_with(|| names.clone());
                     }
-                    Signal::Semantic => r.semantic = true,
+                    Signal::Semantic => {}
                 }
             }
         }
@@ -667,8 +702,10 @@ fn explain(
             names.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
         ));
     }
-    if reasons.semantic && parts.is_empty() {
-        parts.push("similar in meaning".to_string());
+    if let Some(similarity) = reasons.semantic
+        && parts.is_empty()
+    {
+        parts.push(format!("semantically similar ({similarity:.2})"));
     }
     if parts.is_empty() {
         parts.push(match reasons.bm25_rank {

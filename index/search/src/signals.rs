@@ -39,7 +39,6 @@ pub(crate) enum Signal {
     /// Items where several of the best hits' people meet (their labels).
     Participants(Vec<String>),
     /// Semantic neighbours of the query (embeddings).
-    #[allow(dead_code)]
     Semantic,
 }
 

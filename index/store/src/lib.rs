@@ -13,6 +13,7 @@
 //! What it must never do: know about connectors' protocols, gRPC, or the search index. It is
 //! synchronous; callers run it on dedicated threads, never on async runtime workers.
 
+mod embed_inputs;
 mod render;
 mod tokens;
 
@@ -24,6 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ctx_connector_api::{Batch, Cursor, Item, ItemId, ItemKind, OrgRef, PersonRef};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+pub use embed_inputs::EmbedInput;
 pub use render::{BLOCK_END, HeaderFields, PASSAGE_SEPARATOR, format_timestamp, item_header};
 pub use tokens::{CHUNK_TARGET_TOKENS, ChunkSpan, TOKENIZER_NAME, TokenCounter, split_ranges};
 
@@ -1119,26 +1121,7 @@ impl StoreReader {
 
     /// Every chunk of an item, in order, with its stored token count (one query).
     pub fn chunks(&self, rowid: i64) -> Result<Vec<ChunkText>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT substr(CAST(b.body AS BLOB), ch.start + 1, ch.end - ch.start), ch.tokens
-                 FROM chunks ch JOIN item_bodies b ON b.item_rowid = ch.item_rowid
-                 WHERE ch.item_rowid = ?1 ORDER BY ch.ord",
-            )?;
-            let rows = stmt.query_map([rowid], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u32>(1)?))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (bytes, tokens) = row?;
-                let text = String::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
-                    what: "chunk boundaries",
-                    detail: e.to_string(),
-                })?;
-                out.push(ChunkText { text, tokens });
-            }
-            Ok(out)
-        })
+        self.with_conn(|c| read_chunks(c, rowid))
     }
 
     /// An item by its stable id (`None` when unknown or deleted).
@@ -1408,4 +1391,26 @@ fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &'static str) ->
         what,
         detail: e.to_string(),
     })
+}
+
+/// Every chunk of an item, in order, with its stored token count (one query).
+fn read_chunks(c: &Connection, rowid: i64) -> Result<Vec<ChunkText>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT substr(CAST(b.body AS BLOB), ch.start + 1, ch.end - ch.start), ch.tokens
+             FROM chunks ch JOIN item_bodies b ON b.item_rowid = ch.item_rowid
+             WHERE ch.item_rowid = ?1 ORDER BY ch.ord",
+    )?;
+    let rows = stmt.query_map([rowid], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u32>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (bytes, tokens) = row?;
+        let text = String::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
+            what: "chunk boundaries",
+            detail: e.to_string(),
+        })?;
+        out.push(ChunkText { text, tokens });
+    }
+    Ok(out)
 }
