@@ -38,7 +38,11 @@ const INGEST_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 
 /// Options of `ctx bench`.
 #[derive(clap::Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// Another benchmark instead of the foundation one.
+    #[command(subcommand)]
+    pub other: Option<OtherBench>,
     /// Number of files to generate and ingest.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub items: usize,
@@ -69,6 +73,13 @@ pub struct BenchArgs {
     pub in_process: bool,
 }
 
+/// Benchmarks besides the foundation one.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum OtherBench {
+    /// Mail ingest: a generated Maildir indexed by ctxd, `notmuch new` and `mu index`.
+    Mail(crate::bench_mail::MailBenchArgs),
+}
+
 /// Runs the benchmark. Safe to call from inside a Tokio runtime (it then runs on its own thread).
 pub fn run(args: BenchArgs) -> Result<()> {
     if tokio::runtime::Handle::try_current().is_ok() {
@@ -83,6 +94,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
 }
 
 fn run_blocking(args: BenchArgs) -> Result<()> {
+    if let Some(OtherBench::Mail(mail)) = args.other {
+        return crate::bench_mail::run(mail);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -172,7 +186,7 @@ impl Layout {
     }
 }
 
-fn remove_if_exists(path: &Path) -> Result<()> {
+pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
     match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -180,7 +194,7 @@ fn remove_if_exists(path: &Path) -> Result<()> {
     }
 }
 
-fn toml_string(path: &Path) -> String {
+pub(crate) fn toml_string(path: &Path) -> String {
     let mut out = String::from("\"");
     for ch in path.to_string_lossy().chars() {
         match ch {
@@ -276,7 +290,7 @@ enum Daemon {
 }
 
 /// Kills the child if the benchmark ends early.
-struct ChildGuard(Option<Child>);
+pub(crate) struct ChildGuard(pub(crate) Option<Child>);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
@@ -371,7 +385,7 @@ struct Memory {
     current: Option<u64>,
 }
 
-fn proc_kib(status: &str, key: &str) -> Option<u64> {
+pub(crate) fn proc_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|l| l.strip_prefix(key))
@@ -379,7 +393,7 @@ fn proc_kib(status: &str, key: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-fn tail(path: &Path, lines: usize) -> String {
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
@@ -813,7 +827,7 @@ impl Disk {
     }
 }
 
-fn dir_size(path: &Path) -> u64 {
+pub(crate) fn dir_size(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
         return 0;
     };
@@ -863,7 +877,7 @@ fn ms(us: u64) -> String {
     format!("{:.2} ms", us as f64 / 1000.0)
 }
 
-fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -878,7 +892,7 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
@@ -890,11 +904,11 @@ fn thousands(n: u64) -> String {
     out
 }
 
-fn pass(ok: bool) -> &'static str {
+pub(crate) fn pass(ok: bool) -> &'static str {
     if ok { "PASS" } else { "MISS" }
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
@@ -919,7 +933,7 @@ fn machine() -> String {
     )
 }
 
-fn command_line() -> String {
+pub(crate) fn command_line() -> String {
     std::env::args()
         .map(|a| {
             if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
@@ -932,7 +946,7 @@ fn command_line() -> String {
         .join(" ")
 }
 
-fn now_utc() -> String {
+pub(crate) fn now_utc() -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     time::OffsetDateTime::now_utc()
         .format(&format)
@@ -1176,10 +1190,21 @@ fn write_section(path: &Path, section: &str) -> Result<()> {
 }
 
 fn replace_section(existing: &str, section: &str) -> String {
-    if let Some(start) = existing.find(SECTION_START)
-        && let Some(end_rel) = existing[start..].find(SECTION_END)
+    replace_marked(existing, SECTION_START, SECTION_END, section)
+}
+
+/// Replaces the section between the markers `start_marker` and `end_marker` (which `section`
+/// carries itself) of `existing`, or appends it.
+pub(crate) fn replace_marked(
+    existing: &str,
+    start_marker: &str,
+    end_marker: &str,
+    section: &str,
+) -> String {
+    if let Some(start) = existing.find(start_marker)
+        && let Some(end_rel) = existing[start..].find(end_marker)
     {
-        let end = start + end_rel + SECTION_END.len();
+        let end = start + end_rel + end_marker.len();
         return format!("{}{}{}", &existing[..start], section, &existing[end..]);
     }
     if existing.trim().is_empty() {

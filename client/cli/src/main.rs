@@ -9,6 +9,7 @@
 //! 2 usage or configuration error. Errors go to stderr as `error: ...` plus a hint.
 
 mod bench;
+mod bench_mail;
 mod client;
 mod config_cmd;
 mod corpus;
