@@ -590,9 +590,11 @@ fn run_notmuch(layout: &Layout) -> Result<Run> {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     run.indexed = format!("{} messages (`notmuch count '*'`)", count);
+    // Progress lines end in `\r`; keep the summary ones.
     run.note = output
-        .lines()
-        .filter(|l| l.starts_with("Added") || l.contains("total files"))
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| l.starts_with("Added") || l.starts_with("Processed"))
         .collect::<Vec<_>>()
         .join("; ");
     Ok(run)
