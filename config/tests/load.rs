@@ -1118,7 +1118,8 @@ fn imap_tls_ca_file_is_expanded_read_and_checked() {
     )
     .unwrap();
     std::fs::write(dir.path().join("key.pem"), "-----BEGIN PRIVATE KEY-----\n").unwrap();
-    let base = "type = \"imap\"\nhost = \"mail.example.org\"\nuser = \"me\"\npassword_env = \"PW\"\n";
+    let base =
+        "type = \"imap\"\nhost = \"mail.example.org\"\nuser = \"me\"\npassword_env = \"PW\"\n";
     // Relative to the connector file's folder, like every other path.
     std::fs::write(
         conf.join("work.toml"),
@@ -1133,7 +1134,9 @@ fn imap_tls_ca_file_is_expanded_read_and_checked() {
     };
     assert_eq!(imap.security, ImapSecurity::StartTls);
     assert_eq!(
-        imap.tls_ca_file.as_deref().map(|p| p.canonicalize().unwrap()),
+        imap.tls_ca_file
+            .as_deref()
+            .map(|p| p.canonicalize().unwrap()),
         Some(dir.path().join("ca.pem").canonicalize().unwrap())
     );
 

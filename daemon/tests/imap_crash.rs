@@ -181,7 +181,11 @@ async fn kill_9_of_ctxd_during_an_imap_initial_sync_loses_and_duplicates_nothing
     // Nothing was marked read on the server by the interrupted or the resumed sync.
     let uid = mail.uid_of("INBOX", "m0").await;
     assert!(
-        !mail.flags("INBOX", uid).await.iter().any(|f| f.contains("Seen")),
+        !mail
+            .flags("INBOX", uid)
+            .await
+            .iter()
+            .any(|f| f.contains("Seen")),
         "BODY.PEEK must not set \\Seen"
     );
     Command::new("kill")

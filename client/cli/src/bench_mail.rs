@@ -418,9 +418,7 @@ async fn run_ctx(args: &MailBenchArgs, layout: &Layout, maildir: &MailStats) -> 
                 status.index_lag,
                 elapsed.as_secs_f64(),
                 conn.item_count as f64 / elapsed.as_secs_f64().max(1e-3),
-                peak_rss(pid)
-                    .map(human_bytes)
-                    .unwrap_or_else(|| "?".into()),
+                peak_rss(pid).map(human_bytes).unwrap_or_else(|| "?".into()),
             );
             if tty {
                 eprint!("\r\x1b[2K{line}");
@@ -447,7 +445,10 @@ async fn run_ctx(args: &MailBenchArgs, layout: &Layout, maildir: &MailStats) -> 
     drop(client);
     // Clean stop, so the size measured is what stays on disk.
     if let Some(mut c) = guard.0.take() {
-        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(120);
         while c.try_wait()?.is_none() {
             if Instant::now() > deadline {
@@ -469,7 +470,10 @@ async fn run_ctx(args: &MailBenchArgs, layout: &Layout, maildir: &MailStats) -> 
     let index = dir_size(&layout.data.join("index"));
     let total = dir_size(&layout.data);
     Ok(Run {
-        tool: format!("ctx {} (`ctxd`, maildir connector)", env!("CARGO_PKG_VERSION")),
+        tool: format!(
+            "ctx {} (`ctxd`, maildir connector)",
+            env!("CARGO_PKG_VERSION")
+        ),
         wall: took,
         cpu,
         peak_rss: peak,
@@ -560,7 +564,14 @@ fn tool_version(program: &str) -> String {
         .arg("--version")
         .output()
         .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_string())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| program.to_string())
 }
@@ -615,7 +626,12 @@ fn run_mu(layout: &Layout) -> Result<Run> {
             String::from_utf8_lossy(&init.stderr).trim()
         );
     }
-    let (mut run, output) = timed("mu", &["index", muhome.as_str()], &[], &layout.root.join("mu-index.log"))?;
+    let (mut run, output) = timed(
+        "mu",
+        &["index", muhome.as_str()],
+        &[],
+        &layout.root.join("mu-index.log"),
+    )?;
     run.tool = tool_version("mu");
     run.disk = dir_size(&layout.mu);
     // mu index ends with a line like "- indexing messages; checked: 100000; updated/new: 100000".
@@ -710,7 +726,11 @@ fn markdown(
          Maildir in the page cache (it was just generated or read).\n",
         now_utc(),
         machine(),
-        if cfg!(debug_assertions) { "**debug**" } else { "release" }
+        if cfg!(debug_assertions) {
+            "**debug**"
+        } else {
+            "release"
+        }
     );
     let _ = writeln!(o, "Command: `{}`\n", command_line());
     let _ = writeln!(
@@ -804,14 +824,22 @@ fn markdown(
             );
         }
         None => {
-            let _ = writeln!(o, "| on disk ≤ notmuch's | {} (notmuch not run) | unknown |", human_bytes(ctx.disk));
+            let _ = writeln!(
+                o,
+                "| on disk ≤ notmuch's | {} (notmuch not run) | unknown |",
+                human_bytes(ctx.disk)
+            );
         }
     }
     let _ = writeln!(
         o,
         "\nWorking directory: `{}` ({}).",
         layout.root.display(),
-        if args.keep { "kept" } else { "databases deleted" }
+        if args.keep {
+            "kept"
+        } else {
+            "databases deleted"
+        }
     );
     let _ = write!(o, "{SECTION_END}");
     o
@@ -846,7 +874,10 @@ mod tests {
         }
         assert!(x > 0);
         let cpu = cpu_time(std::process::id()).expect("own /proc stat");
-        assert!(cpu > Duration::ZERO && cpu < Duration::from_secs(3600), "{cpu:?}");
+        assert!(
+            cpu > Duration::ZERO && cpu < Duration::from_secs(3600),
+            "{cpu:?}"
+        );
         assert!(peak_rss(std::process::id()).is_some_and(|b| b > 1024 * 1024));
     }
 }

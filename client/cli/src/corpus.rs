@@ -2158,19 +2158,11 @@ type ThreadPlan = (
 /// One thread of 1-5 messages. The first threads are fixed showcases. `assorted` (a seed) adds
 /// [`MailOptions::assorted`]'s variety from a random stream of its own, so the main stream (and
 /// the demo's mailbox) is the same with or without it.
-fn mail_thread(
-    rng: &mut Rng,
-    t: usize,
-    today: time::Date,
-    assorted: Option<u64>,
-) -> Vec<Msg> {
+fn mail_thread(rng: &mut Rng, t: usize, today: time::Date, assorted: Option<u64>) -> Vec<Msg> {
     let mut extra = assorted.map(|seed| Rng::for_document(seed, t));
     let days_ago = match t {
         0..=3 => 3 + 4 * t as i64,
-        _ => {
-            rng.range(2, 60) as i64
-                + extra.as_mut().map_or(0, |x| x.below(3 * 365) as i64)
-        }
+        _ => rng.range(2, 60) as i64 + extra.as_mut().map_or(0, |x| x.below(3 * 365) as i64),
     };
     let mut when = (today - time::Duration::days(days_ago))
         .with_hms(
@@ -2543,7 +2535,10 @@ fn assorted_parts(
             )
         }
         7 | 8 => {
-            let mut lines = vec![format!("{} {} - {}", cust.name, cust.deals[cx.deal].kind, cx.topic)];
+            let mut lines = vec![format!(
+                "{} {} - {}",
+                cust.name, cust.deals[cx.deal].kind, cx.topic
+            )];
             for _ in 0..x.range(3, 10) {
                 lines.push(sentence(x, cx));
             }
@@ -3799,6 +3794,83 @@ mod tests {
         assert_eq!(acme_thread, 4);
         for dir in [a, b, c] {
             let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    #[test]
+    fn assorted_mail_has_every_kind_of_part_and_counts_what_ctx_reads() {
+        use ctx_connector_mail::message::{MailLimits, parse_message};
+        let dir = scratch("mail-assorted");
+        let options = MailOptions {
+            messages: 600,
+            today: test_day(),
+            assorted: true,
+            ..MailOptions::default()
+        };
+        let stats = generate_mail(&dir, &options).unwrap();
+        assert_eq!(stats.messages, 600);
+        // The demo's own stream is untouched: the same subjects in the same order.
+        let plain = scratch("mail-plain");
+        generate_mail(
+            &plain,
+            &MailOptions {
+                assorted: false,
+                ..options.clone()
+            },
+        )
+        .unwrap();
+        let limits = MailLimits::default();
+        let subjects = |dir: &Path| {
+            let mut out: Vec<(String, String)> = read_all(dir)
+                .iter()
+                .map(|(p, raw)| {
+                    let name = p.file_name().unwrap().to_string_lossy();
+                    let seq: String = name.split('.').nth(1).unwrap().to_string();
+                    (seq, parse_message(raw, &limits).unwrap().subject)
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        assert_eq!(subjects(&dir), subjects(&plain));
+
+        let files = read_all(&dir);
+        let (mut readable, mut all, mut pdf, mut png, mut base64, mut latin1) = (0, 0, 0, 0, 0, 0);
+        let mut years = HashSet::new();
+        for (path, raw) in &files {
+            let m = parse_message(raw, &limits).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            assert!(!m.body.trim().is_empty(), "{path:?}");
+            let text = String::from_utf8_lossy(raw);
+            base64 +=
+                usize::from(text.contains("charset=utf-8\r\nContent-Transfer-Encoding: base64"));
+            latin1 += usize::from(text.contains("charset=ISO-8859-1"));
+            years.insert(m.date_ms.unwrap() / (365 * 24 * 3600 * 1000));
+            for att in &m.attachments {
+                all += 1;
+                readable += usize::from(att.text.is_some());
+                if att.content_type == "application/pdf" {
+                    pdf += 1;
+                    let t = att
+                        .text
+                        .as_deref()
+                        .unwrap_or_else(|| panic!("pdf text: {att:?}"));
+                    assert!(t.len() > 40, "{t:?}");
+                }
+                png += usize::from(att.content_type == "image/png");
+            }
+        }
+        assert_eq!(
+            (all, readable),
+            (stats.attachments, stats.readable_attachments)
+        );
+        assert_eq!(all - readable, png, "only the PNGs are unreadable");
+        assert!(
+            pdf >= 3 && png >= 3 && base64 >= 10 && latin1 >= 10,
+            "{pdf} {png} {base64} {latin1}"
+        );
+        assert!(years.len() >= 2, "dates spread over years: {years:?}");
+        for d in [dir, plain] {
+            let _ = std::fs::remove_dir_all(d);
         }
     }
 

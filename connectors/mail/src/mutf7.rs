@@ -96,12 +96,12 @@ mod tests {
     #[test]
     fn invalid_names_are_kept_as_they_are() {
         for raw in [
-            "&AOQ",       // unterminated shift
-            "&AOQ*-",     // not in the alphabet
-            "&AGE-",      // encodes printable ASCII `a`
-            "&2D0-",      // lone high surrogate
-            "&AOR-",      // non-zero padding bits
-            "Entwürfe",   // raw UTF-8 from a UTF8=ACCEPT server
+            "&AOQ",     // unterminated shift
+            "&AOQ*-",   // not in the alphabet
+            "&AGE-",    // encodes printable ASCII `a`
+            "&2D0-",    // lone high surrogate
+            "&AOR-",    // non-zero padding bits
+            "Entwürfe", // raw UTF-8 from a UTF8=ACCEPT server
         ] {
             assert_eq!(decode(raw), raw, "{raw}");
         }

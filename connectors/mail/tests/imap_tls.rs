@@ -38,8 +38,13 @@ async fn tls_and_starttls_sync_with_a_private_ca_and_refuse_an_untrusted_certifi
     let tls = server.tls.as_ref().expect("tls server");
     let mut mail = Mail::new(&server).await;
     for i in 0..3 {
-        mail.append("INBOX", &format!("t{i}"), &format!("secure {i}"), "over tls")
-            .await;
+        mail.append(
+            "INBOX",
+            &format!("t{i}"),
+            &format!("secure {i}"),
+            "over tls",
+        )
+        .await;
     }
     let expected: BTreeSet<String> = (0..3).map(|i| format!("secure {i}")).collect();
 
@@ -67,7 +72,9 @@ async fn tls_and_starttls_sync_with_a_private_ca_and_refuse_an_untrusted_certifi
 
         let mut opts = tls_options(&server, security);
         opts.tls_ca_file = Some(tls.other_ca.clone());
-        let err = subjects(opts).await.expect_err("the wrong CA must be refused");
+        let err = subjects(opts)
+            .await
+            .expect_err("the wrong CA must be refused");
         assert_eq!(err.kind, ErrorKind::Permanent, "{security:?}: {err}");
         assert!(
             err.to_string().contains("which did not sign it"),
@@ -78,7 +85,10 @@ async fn tls_and_starttls_sync_with_a_private_ca_and_refuse_an_untrusted_certifi
     // A file that is not a PEM certificate, and one that is missing: configuration errors.
     let not_pem = server.root.join("tls/server.csr");
     let missing = server.root.join("tls/missing.pem");
-    for (path, says) in [(&not_pem, "no `BEGIN CERTIFICATE`"), (&missing, "cannot read")] {
+    for (path, says) in [
+        (&not_pem, "no `BEGIN CERTIFICATE`"),
+        (&missing, "cannot read"),
+    ] {
         let mut opts = tls_options(&server, Security::Tls);
         opts.tls_ca_file = Some(path.clone());
         let err = subjects(opts).await.expect_err("a bad tls_ca_file");

@@ -50,7 +50,13 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// A CA, a server certificate it signs, and an unrelated CA, in `dir`.
 fn make_certificates(dir: &Path) -> TlsFiles {
     std::fs::create_dir_all(dir).expect("tls dir");
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     for (name, cn) in [("ca", "ctx test CA"), ("other-ca", "unrelated CA")] {
         let key = format!("{name}.key");
         let pem = format!("{name}.pem");
@@ -58,15 +64,31 @@ fn make_certificates(dir: &Path) -> TlsFiles {
         let mut args = vec!["req", "-x509"];
         args.extend(ec);
         args.extend([
-            "-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subject,
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-subj",
+            &subject,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ]);
         openssl(dir, &args);
     }
     let mut args = vec!["req"];
     args.extend(ec);
-    args.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    args.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
     openssl(dir, &args);
     std::fs::write(
         dir.join("server.ext"),
@@ -77,8 +99,21 @@ fn make_certificates(dir: &Path) -> TlsFiles {
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
         ],
     );
     TlsFiles {
