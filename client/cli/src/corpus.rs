@@ -2008,6 +2008,9 @@ enum Format {
     Base64,
 }
 
+/// An attachment: file name, content type, bytes.
+type AttachmentPart = (String, &'static str, Vec<u8>);
+
 struct Msg {
     from: Who,
     to: Vec<Who>,
@@ -2020,8 +2023,7 @@ struct Msg {
     parents: Vec<String>,
     body: String,
     format: Format,
-    /// File name, content type, bytes.
-    attachment: Option<(String, &'static str, Vec<u8>)>,
+    attachment: Option<AttachmentPart>,
     folder: String,
     unread: bool,
     flags: &'static str,
@@ -2487,10 +2489,10 @@ fn mail_thread(rng: &mut Rng, t: usize, today: time::Date, assorted: Option<u64>
 fn assorted_parts(
     x: &mut Rng,
     format: Format,
-    attachment: Option<(String, &'static str, Vec<u8>)>,
+    attachment: Option<AttachmentPart>,
     cx: &Ctx,
     when: &time::PrimitiveDateTime,
-) -> (Format, Option<(String, &'static str, Vec<u8>)>) {
+) -> (Format, Option<AttachmentPart>) {
     let format = match (format, x.below(100)) {
         (Format::Plain, 0..=7) => Format::Latin1,
         (Format::Plain, 8..=13) => Format::Base64,
@@ -2592,7 +2594,7 @@ fn tiny_pdf(lines: &[String]) -> Vec<u8> {
     let xref = out.len();
     let _ = write!(out, "xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
     for offset in offsets {
-        let _ = write!(out, "{offset:010} 00000 n \n");
+        let _ = writeln!(out, "{offset:010} 00000 n ");
     }
     let _ = write!(
         out,
