@@ -166,6 +166,8 @@ pub struct ImapSettings {
     pub batch_size: usize,
     /// Messages larger than this are skipped (not downloaded).
     pub max_message_size: u64,
+    /// PEM file of extra trusted certificate authorities (a private CA or self-signed server).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// Defaults of `imap` connectors.
@@ -344,6 +346,7 @@ struct RawImap {
     exclude_folders: Option<Vec<String>>,
     batch_size: Option<Spanned<i64>>,
     max_message_size: Option<Spanned<SizeValue>>,
+    tls_ca_file: Option<Spanned<String>>,
 }
 
 /// Reads and validates one connector file.
@@ -395,7 +398,7 @@ pub(crate) fn parse(
         "files" => parse_files(&doc, kind.span(), env),
         "maildir" => parse_maildir(&doc, kind.span(), env),
         "mbox" => parse_mbox(&doc, kind.span(), env),
-        "imap" => parse_imap(&doc, kind.span()),
+        "imap" => parse_imap(&doc, kind.span(), env),
         "ics" => parse_ics(&doc, kind.span(), env),
         "caldav" => parse_caldav(&doc, kind.span()),
         "carddav" => parse_carddav(&doc, kind.span()),
@@ -755,7 +758,11 @@ fn required_text(
     }
 }
 
-fn parse_imap(doc: &Doc<'_>, type_span: std::ops::Range<usize>) -> Parsed {
+fn parse_imap(
+    doc: &Doc<'_>,
+    type_span: std::ops::Range<usize>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Parsed {
     let raw: RawImap = toml::from_str(doc.text).map_err(|e| vec![doc.toml_error(&e)])?;
     let mut errors = Vec::new();
     let poll_interval = duration(
@@ -901,6 +908,10 @@ fn parse_imap(doc: &Doc<'_>, type_span: std::ops::Range<usize>) -> Parsed {
         },
     };
     let max_message_size = message_size(doc, raw.max_message_size, &mut errors);
+    let tls_ca_file = raw
+        .tls_ca_file
+        .as_ref()
+        .and_then(|value| tls_ca_file(doc, value, security, env, &mut errors));
     if !errors.is_empty() {
         crate::error::sort_by_position(&mut errors);
         return Err(errors);
@@ -931,8 +942,56 @@ fn parse_imap(doc: &Doc<'_>, type_span: std::ops::Range<usize>) -> Parsed {
             }),
             batch_size,
             max_message_size,
+            tls_ca_file,
         }),
     ))
+}
+
+/// `tls_ca_file`: expanded, readable, holding at least one PEM certificate, and only with TLS.
+fn tls_ca_file(
+    doc: &Doc<'_>,
+    value: &Spanned<String>,
+    security: ImapSecurity,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<PathBuf> {
+    if security == ImapSecurity::Plain {
+        errors.push(doc.at(
+            value.span(),
+            "`tls_ca_file` has no effect with `security = \"plain\"`",
+            Some("use `security = \"tls\"` or `\"starttls\"`, or remove `tls_ca_file`".into()),
+        ));
+        return None;
+    }
+    let path = match expand_path(value.get_ref(), doc.path.parent(), env) {
+        Ok(path) => path,
+        Err(e) => {
+            errors.push(doc.at(value.span(), e.message, e.hint));
+            return None;
+        }
+    };
+    match std::fs::read(&path) {
+        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(path),
+        Ok(_) => {
+            errors.push(doc.at(
+                value.span(),
+                format!(
+                    "`tls_ca_file` {} holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",
+                    path.display()
+                ),
+                Some("give the CA certificate in PEM form, e.g. `openssl x509 -in ca.der -inform der -out ca.pem`".into()),
+            ));
+            None
+        }
+        Err(e) => {
+            errors.push(doc.at(
+                value.span(),
+                format!("cannot read `tls_ca_file` {}: {e}", path.display()),
+                Some("give the path of the PEM file of the CA that signed the server's certificate".into()),
+            ));
+            None
+        }
+    }
 }
 
 #[derive(Deserialize)]

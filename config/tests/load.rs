@@ -1103,3 +1103,63 @@ fn caldav_and_carddav_connectors() {
     assert!(typo.message.contains("calendars"), "{}", typo.message);
     assert_eq!(errors.len(), 4, "{errors:?}");
 }
+
+#[test]
+fn imap_tls_ca_file_is_expanded_read_and_checked() {
+    use ctx_config::ImapSecurity;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("connectors.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        dir.path().join("ca.pem"),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("key.pem"), "-----BEGIN PRIVATE KEY-----\n").unwrap();
+    let base =
+        "type = \"imap\"\nhost = \"mail.example.org\"\nuser = \"me\"\npassword_env = \"PW\"\n";
+    // Relative to the connector file's folder, like every other path.
+    std::fs::write(
+        conf.join("work.toml"),
+        format!("{base}security = \"starttls\"\ntls_ca_file = \"../ca.pem\"\n"),
+    )
+    .unwrap();
+    let main = dir.path().join("config.toml");
+    std::fs::write(&main, "").unwrap();
+    let config = load(&ConfigSource::explicit(&main), &home_env()).unwrap();
+    let ConnectorSettings::Imap(imap) = &config.connectors[0].settings else {
+        panic!("expected imap");
+    };
+    assert_eq!(imap.security, ImapSecurity::StartTls);
+    assert_eq!(
+        imap.tls_ca_file
+            .as_deref()
+            .map(|p| p.canonicalize().unwrap()),
+        Some(dir.path().join("ca.pem").canonicalize().unwrap())
+    );
+
+    let missing = dir.path().join("nope.pem");
+    let key = dir.path().join("key.pem");
+    for (extra, message, hint) in [
+        (
+            format!("tls_ca_file = \"{}\"\n", missing.display()),
+            "cannot read `tls_ca_file`".to_string(),
+            "PEM file of the CA",
+        ),
+        (
+            format!("tls_ca_file = \"{}\"\n", key.display()),
+            format!("`tls_ca_file` {} holds no PEM certificate", key.display()),
+            "openssl x509",
+        ),
+    ] {
+        let errors = imap_errors(&format!("{base}{extra}"));
+        let e = only_error_for(&errors, "work.toml");
+        assert_error(e, 5, 15, &message, hint);
+    }
+    let errors = imap_errors(&format!(
+        "type = \"imap\"\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\nuser = \"me\"\npassword_env = \"PW\"\ntls_ca_file = \"{}\"\n",
+        dir.path().join("ca.pem").display()
+    ));
+    let e = only_error_for(&errors, "work.toml");
+    assert_error(e, 6, 15, "`tls_ca_file` has no effect", "starttls");
+}

@@ -55,6 +55,7 @@ pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Connector>, String> {
             options.exclude_folders = imap.exclude_folders.clone();
             options.poll_interval = config.poll_interval;
             options.batch_size = imap.batch_size;
+            options.tls_ca_file = imap.tls_ca_file.clone();
             options.limits.max_message_bytes = imap.max_message_size;
             Ok(Box::new(ctx_connector_mail::ImapConnector::new(options)))
         }

@@ -79,12 +79,16 @@ pub enum BenchKind {
     /// Relevance: recall, precision and latency of GrabEverythingRelated on a synthetic
     /// organisation with ground truth, side by side with a BM25-only baseline.
     Relevance(crate::relevance::RelevanceArgs),
+    /// Mail ingest: a generated Maildir indexed by ctxd, `notmuch new` and `mu index`.
+    Mail(crate::bench_mail::MailBenchArgs),
 }
 
 /// Runs the benchmark. Safe to call from inside a Tokio runtime (it then runs on its own thread).
 pub fn run(mut args: BenchArgs) -> Result<()> {
-    if let Some(BenchKind::Relevance(relevance)) = args.what.take() {
-        return crate::relevance::run(relevance);
+    match args.what.take() {
+        Some(BenchKind::Relevance(relevance)) => return crate::relevance::run(relevance),
+        Some(BenchKind::Mail(mail)) => return crate::bench_mail::run(mail),
+        None => {}
     }
     if tokio::runtime::Handle::try_current().is_ok() {
         return std::thread::Builder::new()
@@ -291,7 +295,7 @@ pub(crate) enum Daemon {
 }
 
 /// Kills the child if the benchmark ends early.
-pub(crate) struct ChildGuard(Option<Child>);
+pub(crate) struct ChildGuard(pub(crate) Option<Child>);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
@@ -386,7 +390,7 @@ pub(crate) struct Memory {
     pub(crate) current: Option<u64>,
 }
 
-fn proc_kib(status: &str, key: &str) -> Option<u64> {
+pub(crate) fn proc_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|l| l.strip_prefix(key))
@@ -394,7 +398,7 @@ fn proc_kib(status: &str, key: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-fn tail(path: &Path, lines: usize) -> String {
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
@@ -833,7 +837,7 @@ impl Disk {
     }
 }
 
-fn dir_size(path: &Path) -> u64 {
+pub(crate) fn dir_size(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
         return 0;
     };
@@ -1201,16 +1205,23 @@ pub(crate) fn write_marked_section(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let updated = replace_between(&existing, section, start, end);
+    let updated = replace_marked(&existing, start, end, section);
     std::fs::write(path, updated).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]
 fn replace_section(existing: &str, section: &str) -> String {
-    replace_between(existing, section, SECTION_START, SECTION_END)
+    replace_marked(existing, SECTION_START, SECTION_END, section)
 }
 
-fn replace_between(existing: &str, section: &str, start_marker: &str, end_marker: &str) -> String {
+/// Replaces the section between the markers `start_marker` and `end_marker` (which `section`
+/// carries itself) of `existing`, or appends it.
+pub(crate) fn replace_marked(
+    existing: &str,
+    start_marker: &str,
+    end_marker: &str,
+    section: &str,
+) -> String {
     if let Some(start) = existing.find(start_marker)
         && let Some(end_rel) = existing[start..].find(end_marker)
     {

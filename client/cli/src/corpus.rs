@@ -1916,6 +1916,11 @@ pub struct MailOptions {
     pub seed: u64,
     /// The newest messages are from the days just before this date.
     pub today: time::Date,
+    /// A real mailbox's spread (for `ctx bench mail`): dates over three years, and in every
+    /// thread (not just the showcases) attachments (CSV, text notes, PDF, PNG), ISO-8859-1
+    /// quoted-printable and base64 bodies. Off for the demo, whose mailbox stays small and
+    /// fixed.
+    pub assorted: bool,
 }
 
 impl Default for MailOptions {
@@ -1924,6 +1929,7 @@ impl Default for MailOptions {
             messages: 150,
             seed: 42,
             today: today_utc(),
+            assorted: false,
         }
     }
 }
@@ -1937,6 +1943,10 @@ pub struct MailStats {
     /// Messages left unread in `new/`.
     pub unread: usize,
     pub bytes: u64,
+    /// Attachments written (of any type).
+    pub attachments: usize,
+    /// Those that ctx turns into items (CSV, text, PDF; not PNG).
+    pub readable_attachments: usize,
 }
 
 /// Today's date in UTC.
@@ -1996,7 +2006,12 @@ enum Format {
     Alternative,
     HtmlOnly,
     Latin1,
+    /// text/plain, UTF-8, base64 transfer encoding.
+    Base64,
 }
+
+/// An attachment: file name, content type, bytes.
+type AttachmentPart = (String, &'static str, Vec<u8>);
 
 struct Msg {
     from: Who,
@@ -2010,7 +2025,7 @@ struct Msg {
     parents: Vec<String>,
     body: String,
     format: Format,
-    attachment: Option<(String, &'static str, String)>,
+    attachment: Option<AttachmentPart>,
     folder: String,
     unread: bool,
     flags: &'static str,
@@ -2022,21 +2037,36 @@ struct Msg {
 /// alone.
 pub fn generate_mail(dir: &Path, options: &MailOptions) -> std::io::Result<MailStats> {
     let mut rng = Rng::for_document(options.seed ^ 0x6D61_696C, usize::MAX);
-    let mut msgs: Vec<Msg> = Vec::with_capacity(options.messages);
-    let mut threads = 0;
-    while msgs.len() < options.messages {
-        let thread = mail_thread(&mut rng, threads, options.today);
-        threads += 1;
-        let room = options.messages - msgs.len();
-        msgs.extend(thread.into_iter().take(room));
-    }
-    let mut stats = MailStats {
-        threads,
-        ..MailStats::default()
-    };
+    let assorted = options.assorted.then_some(options.seed ^ 0x6173_736F);
+    let mut stats = MailStats::default();
     let mut written: HashSet<PathBuf> = HashSet::new();
     let mut folders: HashSet<PathBuf> = HashSet::new();
-    for (seq, msg) in msgs.iter().enumerate() {
+    let mut seq = 0;
+    // One thread at a time, written as it is made: 100,000 messages never sit in memory.
+    while seq < options.messages {
+        let thread = mail_thread(&mut rng, stats.threads, options.today, assorted);
+        stats.threads += 1;
+        let room = options.messages - seq;
+        for msg in thread.iter().take(room) {
+            write_mail(dir, msg, seq, &mut stats, &mut written, &mut folders)?;
+            seq += 1;
+        }
+    }
+    stats.folders = folders.len();
+    remove_stale_mail(dir, &written)?;
+    Ok(stats)
+}
+
+/// Writes message number `seq` into its folder (created when new), unless it is there already.
+fn write_mail(
+    dir: &Path,
+    msg: &Msg,
+    seq: usize,
+    stats: &mut MailStats,
+    written: &mut HashSet<PathBuf>,
+    folders: &mut HashSet<PathBuf>,
+) -> std::io::Result<()> {
+    {
         let folder_dir = if msg.folder.is_empty() {
             dir.to_path_buf()
         } else {
@@ -2061,12 +2091,14 @@ pub fn generate_mail(dir: &Path, options: &MailOptions) -> std::io::Result<MailS
             std::fs::write(&path, raw.as_bytes())?;
         }
         stats.messages += 1;
+        if let Some((_, content_type, _)) = &msg.attachment {
+            stats.attachments += 1;
+            stats.readable_attachments += usize::from(!content_type.starts_with("image/"));
+        }
         stats.bytes += raw.len() as u64;
         written.insert(path);
     }
-    stats.folders = folders.len();
-    remove_stale_mail(dir, &written)?;
-    Ok(stats)
+    Ok(())
 }
 
 /// Removes generated messages (`*.demo` unique names) of `dir`'s folders not in `keep`.
@@ -2127,11 +2159,14 @@ type ThreadPlan = (
     usize,
 );
 
-/// One thread of 1-5 messages. The first threads are fixed showcases.
-fn mail_thread(rng: &mut Rng, t: usize, today: time::Date) -> Vec<Msg> {
+/// One thread of 1-5 messages. The first threads are fixed showcases. `assorted` (a seed) adds
+/// [`MailOptions::assorted`]'s variety from a random stream of its own, so the main stream (and
+/// the demo's mailbox) is the same with or without it.
+fn mail_thread(rng: &mut Rng, t: usize, today: time::Date, assorted: Option<u64>) -> Vec<Msg> {
+    let mut extra = assorted.map(|seed| Rng::for_document(seed, t));
     let days_ago = match t {
         0..=3 => 3 + 4 * t as i64,
-        _ => rng.range(2, 60) as i64,
+        _ => rng.range(2, 60) as i64 + extra.as_mut().map_or(0, |x| x.below(3 * 365) as i64),
     };
     let mut when = (today - time::Duration::days(days_ago))
         .with_hms(
@@ -2398,19 +2433,23 @@ fn mail_thread(rng: &mut Rng, t: usize, today: time::Date) -> Vec<Msg> {
             (0, 2) => Some((
                 "acme-renewal-options.csv".to_string(),
                 "text/csv",
-                "option,term,annual price,discount,data residency\r\nA,1 year,$480000,0%,US only\r\nB,2 years,$456000,5%,US + EU\r\nC,3 years,$432000,10%,US + EU + dedicated region\r\n".to_string(),
+                "option,term,annual price,discount,data residency\r\nA,1 year,$480000,0%,US only\r\nB,2 years,$456000,5%,US + EU\r\nC,3 years,$432000,10%,US + EU + dedicated region\r\n".into(),
             )),
             (2, 0) => Some((
                 format!("pipeline-{}.csv", when.date()),
                 "text/csv",
-                pipeline_csv(),
+                pipeline_csv().into_bytes(),
             )),
             (3, 1) => Some((
                 "initech-redlines.txt".to_string(),
                 "text/plain",
-                "Initech order form - redlines from legal (Rachel Goldberg)\r\n\r\n1. Section 4.2: liability cap stays at 12 months of fees.\r\n2. Section 7: SOC 2 Type II report shared under NDA, not attached.\r\n3. Seats: 200 additional seats at the current per-seat price.\r\n4. Close date: Q3 2026, signature by Bill Lumbergh (Division VP).\r\n".to_string(),
+                "Initech order form - redlines from legal (Rachel Goldberg)\r\n\r\n1. Section 4.2: liability cap stays at 12 months of fees.\r\n2. Section 7: SOC 2 Type II report shared under NDA, not attached.\r\n3. Seats: 200 additional seats at the current per-seat price.\r\n4. Close date: Q3 2026, signature by Bill Lumbergh (Division VP).\r\n".into(),
             )),
             _ => None,
+        };
+        let (format, attachment) = match extra.as_mut() {
+            Some(x) if t > 3 => assorted_parts(x, format, attachment, &cx, &when),
+            _ => (format, attachment),
         };
         let subject_line = if k == 0 {
             subject.clone()
@@ -2444,6 +2483,127 @@ fn mail_thread(rng: &mut Rng, t: usize, today: time::Date) -> Vec<Msg> {
         when += time::Duration::minutes(rng.range(20, 26 * 60) as i64);
     }
     out
+}
+
+/// [`MailOptions::assorted`]: some bodies re-encoded (ISO-8859-1 quoted-printable, base64), and
+/// about one message in eight with an attachment: a CSV table, a text note, a one-page PDF or a
+/// PNG (listed, not extractable).
+fn assorted_parts(
+    x: &mut Rng,
+    format: Format,
+    attachment: Option<AttachmentPart>,
+    cx: &Ctx,
+    when: &time::PrimitiveDateTime,
+) -> (Format, Option<AttachmentPart>) {
+    let format = match (format, x.below(100)) {
+        (Format::Plain, 0..=7) => Format::Latin1,
+        (Format::Plain, 8..=13) => Format::Base64,
+        (f, _) => f,
+    };
+    if attachment.is_some() || !x.chance(13) {
+        return (format, attachment);
+    }
+    let day = when.date();
+    let cust = &CUSTOMERS[cx.customer];
+    let project = &PROJECTS[cx.project];
+    let attachment = match x.below(10) {
+        0..=3 => {
+            let mut csv = String::from("month,customer,seats,amount,status\r\n");
+            for i in 0..x.range(3, 24) {
+                let _ = write!(
+                    csv,
+                    "{},{},{},{},{}\r\n",
+                    MONTHS[(usize::from(u8::from(day.month())) + i) % 12],
+                    cust.name,
+                    x.range(5, 500),
+                    x.range(1_000, 900_000),
+                    x.pick(&["open", "won", "lost", "on hold"])
+                );
+            }
+            (
+                format!("{}-{}-{day}.csv", cust.slug, slug(cx.topic)),
+                "text/csv",
+                csv.into_bytes(),
+            )
+        }
+        4..=6 => {
+            let mut note = format!("{} - notes on {}\r\n\r\n", project.code, cx.topic);
+            for _ in 0..x.range(2, 8) {
+                note.push_str(&sentence(x, cx));
+                note.push_str("\r\n");
+            }
+            (
+                format!("notes-{}-{day}.txt", slug(project.code)),
+                "text/plain",
+                note.into_bytes(),
+            )
+        }
+        7 | 8 => {
+            let mut lines = vec![format!(
+                "{} {} - {}",
+                cust.name, cust.deals[cx.deal].kind, cx.topic
+            )];
+            for _ in 0..x.range(3, 10) {
+                lines.push(sentence(x, cx));
+            }
+            (
+                format!("{}-proposal-{day}.pdf", cust.slug),
+                "application/pdf",
+                tiny_pdf(&lines),
+            )
+        }
+        _ => {
+            let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+            png.extend((0..x.range(2_000, 40_000)).map(|_| x.next_u64() as u8));
+            (format!("screenshot-{day}.png"), "image/png", png)
+        }
+    };
+    (format, Some(attachment))
+}
+
+/// A valid one-page PDF showing `lines` (Helvetica, ASCII; others become `?`), with a correct
+/// cross-reference table so strict readers accept it.
+fn tiny_pdf(lines: &[String]) -> Vec<u8> {
+    let mut content = String::from("BT /F1 11 Tf 50 780 Td 14 TL\n");
+    for line in lines {
+        content.push('(');
+        for ch in line.chars() {
+            match ch {
+                '(' | ')' | '\\' => {
+                    content.push('\\');
+                    content.push(ch);
+                }
+                c if c.is_ascii() && !c.is_ascii_control() => content.push(c),
+                _ => content.push('?'),
+            }
+        }
+        content.push_str(") Tj T*\n");
+    }
+    content.push_str("ET\n");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{content}endstream", content.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = String::from("%PDF-1.4\n");
+    let mut offsets = Vec::with_capacity(objects.len());
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        let _ = write!(out, "{} 0 obj\n{object}\nendobj\n", i + 1);
+    }
+    let xref = out.len();
+    let _ = write!(out, "xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
+    for offset in offsets {
+        let _ = writeln!(out, "{offset:010} 00000 n ");
+    }
+    let _ = write!(
+        out,
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        objects.len() + 1
+    );
+    out.into_bytes()
 }
 
 /// Fixed first sentences of the showcase threads, so the demo queries find them.
@@ -2731,6 +2891,10 @@ fn render_message(m: &Msg) -> String {
             );
             out.push_str(&crlf(&m.body));
         }
+        Format::Base64 => {
+            out.push_str("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+            out.push_str(&base64_lines(crlf(&m.body).as_bytes()));
+        }
     };
     match &m.attachment {
         None => text_part(&mut out),
@@ -2743,8 +2907,13 @@ fn render_message(m: &Msg) -> String {
             text_part(&mut out);
             let _ = write!(
                 out,
-                "\r\n--{b}\r\nContent-Type: {content_type}; charset=utf-8; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--{b}--\r\n",
-                base64_lines(data.as_bytes())
+                "\r\n--{b}\r\nContent-Type: {content_type}{}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--{b}--\r\n",
+                if content_type.starts_with("text/") {
+                    "; charset=utf-8"
+                } else {
+                    ""
+                },
+                base64_lines(data)
             );
         }
     }
@@ -3629,6 +3798,83 @@ mod tests {
         assert_eq!(acme_thread, 4);
         for dir in [a, b, c] {
             let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    #[test]
+    fn assorted_mail_has_every_kind_of_part_and_counts_what_ctx_reads() {
+        use ctx_connector_mail::message::{MailLimits, parse_message};
+        let dir = scratch("mail-assorted");
+        let options = MailOptions {
+            messages: 600,
+            today: test_day(),
+            assorted: true,
+            ..MailOptions::default()
+        };
+        let stats = generate_mail(&dir, &options).unwrap();
+        assert_eq!(stats.messages, 600);
+        // The demo's own stream is untouched: the same subjects in the same order.
+        let plain = scratch("mail-plain");
+        generate_mail(
+            &plain,
+            &MailOptions {
+                assorted: false,
+                ..options.clone()
+            },
+        )
+        .unwrap();
+        let limits = MailLimits::default();
+        let subjects = |dir: &Path| {
+            let mut out: Vec<(String, String)> = read_all(dir)
+                .iter()
+                .map(|(p, raw)| {
+                    let name = p.file_name().unwrap().to_string_lossy();
+                    let seq: String = name.split('.').nth(1).unwrap().to_string();
+                    (seq, parse_message(raw, &limits).unwrap().subject)
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        assert_eq!(subjects(&dir), subjects(&plain));
+
+        let files = read_all(&dir);
+        let (mut readable, mut all, mut pdf, mut png, mut base64, mut latin1) = (0, 0, 0, 0, 0, 0);
+        let mut years = HashSet::new();
+        for (path, raw) in &files {
+            let m = parse_message(raw, &limits).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            assert!(!m.body.trim().is_empty(), "{path:?}");
+            let text = String::from_utf8_lossy(raw);
+            base64 +=
+                usize::from(text.contains("charset=utf-8\r\nContent-Transfer-Encoding: base64"));
+            latin1 += usize::from(text.contains("charset=ISO-8859-1"));
+            years.insert(m.date_ms.unwrap() / (365 * 24 * 3600 * 1000));
+            for att in &m.attachments {
+                all += 1;
+                readable += usize::from(att.text.is_some());
+                if att.content_type == "application/pdf" {
+                    pdf += 1;
+                    let t = att
+                        .text
+                        .as_deref()
+                        .unwrap_or_else(|| panic!("pdf text: {att:?}"));
+                    assert!(t.len() > 40, "{t:?}");
+                }
+                png += usize::from(att.content_type == "image/png");
+            }
+        }
+        assert_eq!(
+            (all, readable),
+            (stats.attachments, stats.readable_attachments)
+        );
+        assert_eq!(all - readable, png, "only the PNGs are unreadable");
+        assert!(
+            pdf >= 3 && png >= 3 && base64 >= 10 && latin1 >= 10,
+            "{pdf} {png} {base64} {latin1}"
+        );
+        assert!(years.len() >= 2, "dates spread over years: {years:?}");
+        for d in [dir, plain] {
+            let _ = std::fs::remove_dir_all(d);
         }
     }
 

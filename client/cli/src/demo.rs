@@ -157,6 +157,7 @@ async fn demo(args: &DemoArgs, root: &Path) -> anyhow::Result<()> {
             messages: args.mail,
             seed: args.seed,
             today,
+            assorted: false,
         };
         let stats = corpus::generate_mail(dir, &options)
             .with_context(|| format!("cannot write the sample mail to {}", dir.display()))?;

@@ -10,6 +10,7 @@
 
 mod ask;
 mod bench;
+mod bench_mail;
 mod client;
 mod config_cmd;
 mod corpus;

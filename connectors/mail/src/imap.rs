@@ -35,6 +35,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -117,6 +118,10 @@ pub struct ImapOptions {
     pub connect_timeout: Duration,
     /// A read waiting longer than this for the server fails the pull (default 120 s).
     pub io_timeout: Duration,
+    /// PEM file of certificate authorities trusted besides Mozilla's roots (a self-hosted server
+    /// with a private CA or a self-signed certificate). Read at every connect, so a renewed file
+    /// needs no restart.
+    pub tls_ca_file: Option<PathBuf>,
     pub limits: MailLimits,
 }
 
@@ -135,6 +140,7 @@ impl fmt::Debug for ImapOptions {
             .field("idle", &self.idle)
             .field("use_qresync", &self.use_qresync)
             .field("batch_size", &self.batch_size)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +164,7 @@ impl ImapOptions {
             batch_size: 64,
             connect_timeout: Duration::from_secs(30),
             io_timeout: Duration::from_secs(120),
+            tls_ca_file: None,
             limits: MailLimits::default(),
         }
     }
@@ -275,10 +282,47 @@ fn transient(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> C
     ConnectorError::transient(format!("imap {what}: {e}")).with_source(e)
 }
 
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, ConnectorError> {
-    let roots = rustls::RootCertStore {
+/// The certificates of a PEM file of CAs; none at all is a configuration error.
+fn pem_certificates(
+    path: &Path,
+    pem: &[u8],
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ConnectorError> {
+    use rustls::pki_types::pem::PemObject;
+    let mut out = Vec::new();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+        out.push(cert.map_err(|e| {
+            ConnectorError::config(format!(
+                "tls_ca_file {}: not a readable PEM certificate: {e}",
+                path.display()
+            ))
+        })?);
+    }
+    if out.is_empty() {
+        return Err(ConnectorError::config(format!(
+            "tls_ca_file {} holds no `BEGIN CERTIFICATE` block",
+            path.display()
+        )));
+    }
+    Ok(out)
+}
+
+async fn tls_config(opts: &ImapOptions) -> Result<Arc<rustls::ClientConfig>, ConnectorError> {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    if let Some(path) = &opts.tls_ca_file {
+        let pem = tokio::fs::read(path).await.map_err(|e| {
+            ConnectorError::config(format!("cannot read tls_ca_file {}: {e}", path.display()))
+        })?;
+        for cert in pem_certificates(path, &pem)? {
+            roots.add(cert).map_err(|e| {
+                ConnectorError::config(format!(
+                    "tls_ca_file {}: certificate not usable as a CA: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -299,11 +343,37 @@ async fn tls_wrap(
             opts.host
         ))
     })?;
-    let connector = tokio_rustls::TlsConnector::from(tls_config()?);
+    let connector = tokio_rustls::TlsConnector::from(tls_config(opts).await?);
     match tokio::time::timeout(opts.connect_timeout, connector.connect(name, tcp)).await {
         Ok(Ok(tls)) => Ok(tls),
-        Ok(Err(e)) => Err(transient("tls handshake", e)),
+        Ok(Err(e)) => Err(handshake_error(opts, e)),
         Err(_) => Err(ConnectorError::transient("imap tls handshake timed out")),
+    }
+}
+
+/// A refused certificate is not a network hiccup: say so, and how to trust a private CA. It
+/// stays retryable (a renewed server certificate fixes it without a restart).
+fn handshake_error(opts: &ImapOptions, e: std::io::Error) -> ConnectorError {
+    let certificate = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .and_then(|tls| match tls {
+            rustls::Error::InvalidCertificate(why) => Some(format!("{why:?}")),
+            _ => None,
+        });
+    match certificate {
+        Some(why) => ConnectorError::permanent(format!(
+            "imap tls: the certificate of {}:{} is not trusted ({why}); if the server uses a \
+             private CA or a self-signed certificate, set `tls_ca_file` to its PEM file{}",
+            opts.host,
+            opts.port,
+            match &opts.tls_ca_file {
+                Some(path) => format!(" (now {}, which did not sign it)", path.display()),
+                None => String::new(),
+            }
+        ))
+        .with_source(e),
+        None => transient("tls handshake", e),
     }
 }
 
@@ -895,9 +965,10 @@ impl ImapConnector {
                 continue;
             }
             let raw = name.name().to_owned();
+            // Patterns are written as people see names: decoded.
             let slashed = match name.delimiter() {
-                Some(d) if d != "/" => raw.replace(d, "/"),
-                _ => raw.clone(),
+                Some(d) if d != "/" => crate::mutf7::decode(&raw).replace(d, "/"),
+                _ => crate::mutf7::decode(&raw),
             };
             let included = self.opts.include_folders.is_empty()
                 || self
@@ -1363,9 +1434,11 @@ async fn to_items(
             tracing::debug!(folder = %folder, uid, "imap message vanished before it was fetched");
         }
     }
+    // RFC 5092 URLs carry the mailbox name in UTF-8; people read it decoded too.
+    let display_folder = crate::mutf7::decode(&folder);
     let locators: Vec<String> = fetched
         .iter()
-        .map(|f| locator(opts, &folder, validity, f.uid))
+        .map(|f| locator(opts, &display_folder, validity, f.uid))
         .collect();
     let joined = tokio::task::spawn_blocking(move || {
             let mut upserts = Vec::new();
@@ -1384,7 +1457,7 @@ async fn to_items(
                     }
                 };
                 parsed.flags = f.flags.clone();
-                parsed.folder = Some(folder.clone());
+                parsed.folder = Some(display_folder.clone());
                 let version = version_of(&f.flags, f.modseq);
                 let mut items = message_items(&parsed, &id, &locator);
                 for item in &mut items {

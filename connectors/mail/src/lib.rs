@@ -9,6 +9,7 @@
 //! * [`mbox`]: a single mbox file, re-read when it changes.
 //! * [`imap`]: a remote mailbox over IMAP (TLS, STARTTLS or loopback plain), newest first,
 //!   CONDSTORE/QRESYNC when offered, IDLE on INBOX.
+//! * [`mutf7`]: modified UTF-7 IMAP mailbox names decoded for people.
 //!
 //! Like the files connector, these never write to the mailboxes they index and do all file IO and
 //! parsing on [`tokio::task::spawn_blocking`] threads.
@@ -21,6 +22,7 @@ pub mod imap;
 pub mod maildir;
 pub mod mbox;
 pub mod message;
+pub mod mutf7;
 pub mod quote;
 mod watch;
 

@@ -512,3 +512,43 @@ async fn imap_connector_passes_conformance() {
     drop(suite);
     assert!(harness.server.port > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modified_utf7_folder_names_are_decoded_for_people_but_kept_in_ids() {
+    let server = Dovecot::start();
+    let mut mail = Mail::new(&server).await;
+    // "Entwürfe" and "Отправленные" as IMAP names (RFC 3501 §5.1.3).
+    let drafts = "Entw&APw-rfe";
+    let sent = "&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-";
+    for folder in [drafts, sent] {
+        mail.create(folder).await;
+    }
+    let d = mail.append(drafts, "d1", "draft", "unfinished").await;
+    mail.append(sent, "s1", "sent", "delivered").await;
+    mail.append("INBOX", "i1", "inbox", "hello").await;
+    let validity = mail.uidvalidity(drafts).await;
+
+    // A folder pattern is written as people see the name.
+    let mut opts = server.options(PASSWORD);
+    opts.include_folders = vec!["Entwürfe".into(), "Отправленные".into()];
+    let mut connector = ImapConnector::new(opts);
+    let mut store = MiniStore::new("imap");
+    pass(&mut connector, &mut store).await;
+    let by_id: BTreeMap<String, &Item> = store
+        .items()
+        .filter(|i| i.kind == ItemKind::Email)
+        .map(|i| (i.external_id.clone(), i))
+        .collect();
+    assert_eq!(by_id.len(), 2, "{:?}", by_id.keys());
+    let item = by_id
+        .get(&id(drafts, validity, d))
+        .expect("the id keeps the raw IMAP name");
+    assert_eq!(field(item, "folder"), Some("Entwürfe"));
+    assert!(
+        item.locator.contains("/Entw%C3%BCrfe;UIDVALIDITY="),
+        "RFC 5092 locators carry UTF-8: {}",
+        item.locator
+    );
+    let folders: BTreeSet<&str> = by_id.values().filter_map(|i| field(i, "folder")).collect();
+    assert_eq!(folders, BTreeSet::from(["Entwürfe", "Отправленные"]));
+}

@@ -26,8 +26,100 @@ pub struct Dovecot {
     _dir: tempfile::TempDir,
     pub root: PathBuf,
     pub conf: PathBuf,
+    /// IMAP (with STARTTLS when started with [`Dovecot::start_tls`]).
     pub port: u16,
+    /// Implicit TLS (IMAPS); 0 unless started with [`Dovecot::start_tls`].
+    pub tls_port: u16,
+    /// The certificates of a TLS server.
+    pub tls: Option<TlsFiles>,
     child: Option<Child>,
+}
+
+/// Throw-away certificates made with the `openssl` CLI for one TLS server.
+pub struct TlsFiles {
+    /// The CA that signed the server's certificate (for 127.0.0.1 and localhost).
+    pub ca: PathBuf,
+    /// Another CA, which signed nothing the server presents.
+    pub other_ca: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    run(Command::new("openssl").current_dir(dir).args(args));
+}
+
+/// A CA, a server certificate it signs, and an unrelated CA, in `dir`.
+fn make_certificates(dir: &Path) -> TlsFiles {
+    std::fs::create_dir_all(dir).expect("tls dir");
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for (name, cn) in [("ca", "ctx test CA"), ("other-ca", "unrelated CA")] {
+        let key = format!("{name}.key");
+        let pem = format!("{name}.pem");
+        let subject = format!("/CN={cn}");
+        let mut args = vec!["req", "-x509"];
+        args.extend(ec);
+        args.extend([
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-subj",
+            &subject,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        openssl(dir, &args);
+    }
+    let mut args = vec!["req"];
+    args.extend(ec);
+    args.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(dir, &args);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("server.ext");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    TlsFiles {
+        ca: dir.join("ca.pem"),
+        other_ca: dir.join("other-ca.pem"),
+    }
 }
 
 fn free_port() -> u16 {
@@ -81,6 +173,16 @@ fn open_path(dir: &Path) {
 
 impl Dovecot {
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// A server with a certificate signed by a throw-away CA ([`Dovecot::tls`]): STARTTLS on
+    /// [`Dovecot::port`], implicit TLS on [`Dovecot::tls_port`].
+    pub fn start_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Self {
         require_dovecot();
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().canonicalize().expect("canonical tempdir");
@@ -96,17 +198,30 @@ impl Dovecot {
             .arg(root.join("mail"))
             .arg(root.join("home")));
         let conf = root.join("dovecot.conf");
+        let tls = tls.then(|| make_certificates(&root.join("tls")));
         let mut server = Dovecot {
             _dir: dir,
             root,
             conf,
             port: 0,
+            tls_port: 0,
+            tls,
             child: None,
         };
         // A port taken between probing and binding makes dovecot fail: try a few.
         for _ in 0..5 {
             server.port = free_port();
-            let text = TEMPLATE
+            let mut text = TEMPLATE.to_owned();
+            if server.tls.is_some() {
+                server.tls_port = free_port();
+                text = text
+                    .replace(
+                        "ssl = no",
+                        "ssl = yes\nssl_cert = <@ROOT@/tls/server.pem\nssl_key = <@ROOT@/tls/server.key",
+                    )
+                    .replace("port = 0", &format!("port = {}", server.tls_port));
+            }
+            let text = text
                 .replace("@ROOT@", server.root.to_str().expect("utf-8 path"))
                 .replace("@PORT@", &server.port.to_string());
             std::fs::write(&server.conf, text).expect("dovecot.conf");
@@ -142,7 +257,10 @@ impl Dovecot {
             {
                 return false;
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && (self.tls_port == 0
+                    || std::net::TcpStream::connect(("127.0.0.1", self.tls_port)).is_ok())
+            {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(50));
