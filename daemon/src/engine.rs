@@ -126,7 +126,14 @@ impl Engine {
         shutdown: watch::Receiver<bool>,
         embeddings: ctx_config::EmbeddingsConfig,
     ) -> Result<Arc<Engine>, DaemonError> {
-        Self::open_with_free_mail(data_dir, default_budget, max_budget, &[], shutdown, embeddings)
+        Self::open_with_free_mail(
+            data_dir,
+            default_budget,
+            max_budget,
+            &[],
+            shutdown,
+            embeddings,
+        )
     }
 
     /// [`Engine::open`] with extra mail domains that never name an organisation (the

@@ -858,6 +858,7 @@ fn ask_without_a_chat_server_explains_how_to_start_one() {
     let out = d.ctx(&["ask", "--base-url", "http://203.0.113.7:8080/v1", "Acme?"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("not loopback"), "{}", stderr(&out));
+}
 
 #[test]
 fn relevance_benchmark_runs_end_to_end_and_reports_both_modes() {

@@ -118,10 +118,20 @@ fn write_config(layout: &Layout, crm: bool) -> Result<PathBuf> {
         ),
         (
             Source::Crm,
-            format!(
-                "type = \"crm_export\"\npath = {}\n",
-                bench::toml_string(&corpus.join("crm"))
-            ),
+            // The exports' shape is the one `config/examples/connectors.d/crm-export-jsonl.toml`
+            // maps; its field names are the defaults, so each file needs only its object type.
+            ["companies", "contacts", "deals", "notes"]
+                .iter()
+                .map(|object| {
+                    format!(
+                        "[[files]]\npath = {}\nobject = \"{object}\"\n",
+                        bench::toml_string(&corpus.join("crm").join(format!("{object}.jsonl")))
+                    )
+                })
+                .fold(
+                    "type = \"crm_export\"\nwatch = false\n".to_owned(),
+                    |acc, f| acc + &f,
+                ),
         ),
     ];
     for (source, body) in files {
