@@ -122,6 +122,29 @@ pub(crate) struct Layout {
 }
 
 const ROOT_MARKER: &str = ".ctx-bench";
+
+/// Creates a benchmark's working directory `root` and marks it as `command`'s, refusing a
+/// non-empty directory that carries no `marker` (it may hold someone's files).
+pub(crate) fn claim_work_dir(root: &Path, marker: &str, command: &str) -> Result<()> {
+    if root.exists() {
+        let empty = std::fs::read_dir(root)
+            .with_context(|| format!("cannot read {}", root.display()))?
+            .next()
+            .is_none();
+        if !empty && !root.join(marker).exists() {
+            bail!(
+                "{} is not empty and was not made by `{command}`; choose another --dir",
+                root.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
+    std::fs::write(
+        root.join(marker),
+        format!("working directory of `{command}`; safe to delete\n"),
+    )?;
+    Ok(())
+}
 const CORPUS_MARKER: &str = ".ctx-bench-corpus";
 
 impl Layout {
@@ -143,24 +166,7 @@ impl Layout {
 
     /// Creates the working directory, refusing one that holds something else.
     pub(crate) fn prepare(&self) -> Result<()> {
-        if self.root.exists() {
-            let empty = std::fs::read_dir(&self.root)
-                .with_context(|| format!("cannot read {}", self.root.display()))?
-                .next()
-                .is_none();
-            if !empty && !self.root.join(ROOT_MARKER).exists() {
-                bail!(
-                    "{} is not empty and was not made by `ctx bench`; choose another --dir",
-                    self.root.display()
-                );
-            }
-        }
-        std::fs::create_dir_all(&self.root)
-            .with_context(|| format!("cannot create {}", self.root.display()))?;
-        std::fs::write(
-            self.root.join(ROOT_MARKER),
-            "working directory of `ctx bench`; safe to delete\n",
-        )?;
+        claim_work_dir(&self.root, ROOT_MARKER, "ctx bench")?;
         remove_if_exists(&self.data)?;
         remove_if_exists(&self.config)?;
         let _ = std::fs::remove_file(&self.socket);

@@ -27,8 +27,8 @@ use anyhow::{Context, Result, bail};
 use ctx_client::{Client, pb};
 
 use crate::bench::{
-    ChildGuard, command_line, dir_size, human_bytes, machine, now_utc, pass, proc_kib,
-    remove_if_exists, tail, thousands, toml_string, write_marked_section,
+    ChildGuard, claim_work_dir, command_line, dir_size, human_bytes, machine, now_utc, pass,
+    proc_kib, remove_if_exists, tail, thousands, toml_string, write_marked_section,
 };
 use crate::corpus::{self, MailOptions, MailStats};
 
@@ -125,24 +125,7 @@ impl Layout {
     /// Creates the working directory, refusing one that holds something else, and removes the
     /// databases of an earlier run (the Maildir may be reused).
     fn prepare(&self) -> Result<()> {
-        if self.root.exists() {
-            let empty = std::fs::read_dir(&self.root)
-                .with_context(|| format!("cannot read {}", self.root.display()))?
-                .next()
-                .is_none();
-            if !empty && !self.root.join(ROOT_MARKER).exists() {
-                bail!(
-                    "{} is not empty and was not made by `ctx bench mail`; choose another --dir",
-                    self.root.display()
-                );
-            }
-        }
-        std::fs::create_dir_all(&self.root)
-            .with_context(|| format!("cannot create {}", self.root.display()))?;
-        std::fs::write(
-            self.root.join(ROOT_MARKER),
-            "working directory of `ctx bench mail`; safe to delete\n",
-        )?;
+        claim_work_dir(&self.root, ROOT_MARKER, "ctx bench mail")?;
         for dir in [&self.data, &self.config, &self.notmuch, &self.mu] {
             remove_if_exists(dir)?;
         }
@@ -438,6 +421,7 @@ async fn run_ctx(args: &MailBenchArgs, layout: &Layout, maildir: &MailStats) -> 
             query: "Acme Corp renewal data residency".into(),
             token_budget: 4096,
             filters: None,
+            ..Default::default()
         })
         .await
         .context("GrabEverythingRelated failed after ingest")?

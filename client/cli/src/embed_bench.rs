@@ -523,6 +523,8 @@ fn evaluate(engine: &ctx_daemon::engine::Engine) -> Result<Vec<EvalRow>> {
             query: query.to_string(),
             token_budget: 4000,
             filters: ctx_search::Filters::default(),
+            mode: ctx_search::RetrievalMode::Full,
+            now_ms: None,
         };
         let without = retriever.grab(&params).map_err(|e| anyhow!("{e}"))?;
         let started = Instant::now();

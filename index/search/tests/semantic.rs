@@ -67,6 +67,8 @@ impl Fixture {
                 query: query.into(),
                 token_budget: 4000,
                 filters,
+                mode: ctx_search::RetrievalMode::Full,
+                now_ms: None,
             },
             semantic,
         )
