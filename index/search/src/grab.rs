@@ -283,6 +283,10 @@ impl Retriever<'_> {
                 for list in &named.lists {
                     ok.extend(list.rowids.iter().copied());
                 }
+            } else if !focused.is_empty() && !named.lists.is_empty() {
+                ok.extend(signals::named_items_with_focus_people(
+                    self.store, &named, &focused, live,
+                )?);
             }
             if focused.is_empty() {
                 // Nothing has the point of the query: keyword hits near the best one.

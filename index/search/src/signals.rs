@@ -170,6 +170,8 @@ pub(crate) struct Named {
     pub covered: Vec<bool>,
     /// One list per entity: its items, most recent first.
     pub lists: Vec<RankedList>,
+    /// The named entities (store rowids).
+    pub entities: HashSet<i64>,
 }
 
 /// Entities named by the query, with their items (most recent first).
@@ -179,8 +181,8 @@ pub(crate) fn named_entities(store: &StoreReader, query: &str, limit: usize) -> 
         phrases: Vec::new(),
         covered: vec![false; words.len()],
         lists: Vec::new(),
+        entities: HashSet::new(),
     };
-    let mut seen = HashSet::new();
     for (phrase, start, len) in entity_phrases(&words) {
         let found = store.find_entities(&phrase)?;
         if found.is_empty() {
@@ -202,7 +204,7 @@ pub(crate) fn named_entities(store: &StoreReader, query: &str, limit: usize) -> 
             *flag = true;
         }
         for entity in found {
-            if !seen.insert(entity.rowid) {
+            if !named.entities.insert(entity.rowid) {
                 continue;
             }
             if let Some(name) = &entity.name
@@ -218,6 +220,58 @@ pub(crate) fn named_entities(store: &StoreReader, query: &str, limit: usize) -> 
         }
     }
     Ok(named)
+}
+
+/// With more to the query than a name ("the Acme renewal"), the named entities' items that
+/// involve the people of the best focused hits are related too: the deal's contacts' thread and
+/// meeting need not repeat the topic. The named entities themselves and people linked to a
+/// large share of everything (one's own address) do not count.
+pub(crate) fn named_items_with_focus_people(
+    store: &StoreReader,
+    named: &Named,
+    focused: &[Hit],
+    live_items: u64,
+) -> Result<Vec<i64>> {
+    let top: Vec<i64> = focused
+        .iter()
+        .take(FEEDBACK_HITS)
+        .map(|h| h.rowid)
+        .collect();
+    let mut people: Vec<i64> = store
+        .entities_of_items(&top)?
+        .into_values()
+        .flatten()
+        .filter(|(e, kind)| kind == "person" && !named.entities.contains(e))
+        .map(|(e, _)| e)
+        .collect();
+    people.sort_unstable();
+    people.dedup();
+    if people.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cap = ((live_items as f64 * COMMON_ENTITY_SHARE) as u64).max(50);
+    let counts = store.entity_item_counts(&people, cap)?;
+    let people: HashSet<i64> = people
+        .into_iter()
+        .filter(|p| counts.get(p).is_some_and(|n| *n < cap))
+        .collect();
+    if people.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pool: Vec<i64> = named
+        .lists
+        .iter()
+        .flat_map(|l| l.rowids.iter().copied())
+        .collect();
+    let involved = store.entities_of_items(&pool)?;
+    Ok(pool
+        .into_iter()
+        .filter(|r| {
+            involved
+                .get(r)
+                .is_some_and(|es| es.iter().any(|(e, _)| people.contains(e)))
+        })
+        .collect())
 }
 
 /// The feedback signals from the best keyword hits: the organisation they involve (only when
