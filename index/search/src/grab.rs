@@ -283,9 +283,9 @@ impl Retriever<'_> {
                 for list in &named.lists {
                     ok.extend(list.rowids.iter().copied());
                 }
-            } else if !focused.is_empty() && !named.lists.is_empty() {
+            } else if !voters.is_empty() && !named.lists.is_empty() {
                 ok.extend(signals::named_items_with_focus_people(
-                    self.store, &named, &focused, live,
+                    self.store, &named, &voters, live,
                 )?);
             }
             if focused.is_empty() {

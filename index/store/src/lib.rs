@@ -1270,12 +1270,19 @@ impl StoreReader {
         if t.is_empty() {
             return Ok(Vec::new());
         }
+        // A single word also names the organisations whose domain it is the first label of
+        // ("acme" → `acme.com`), whatever name their first source gave them ("Acme Corp").
+        // A key range, not LIKE, so the key index answers it.
+        let label = (t.len() >= 3 && t.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-'))
+            .then(|| (format!("{t}."), format!("{t}/")));
+        let (low, high) = label.unwrap_or_default();
         self.with_conn(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT rowid, kind, key, name FROM entities
-                 WHERE key = ?1 OR key = 'name:' || ?1 OR lower(name) = ?1 LIMIT 50",
+                 WHERE key = ?1 OR key = 'name:' || ?1 OR lower(name) = ?1
+                    OR (?2 <> '' AND key >= ?2 AND key < ?3 AND kind = 'org') LIMIT 50",
             )?;
-            let rows = stmt.query_map([&t], |r| {
+            let rows = stmt.query_map(params![&t, &low, &high], |r| {
                 Ok(EntityMatch {
                     rowid: r.get(0)?,
                     kind: r.get(1)?,

@@ -442,3 +442,41 @@ fn pruning_the_change_log_keeps_the_sequence_and_later_changes() {
         "new changes continue after pruned ones"
     );
 }
+
+/// Regression: "Acme renewal" found no entity when the organisation's first source named it
+/// "Acme Corp" (a CRM company, a vCard ORG) rather than after its domain, so the result
+/// depended on which connector ingested first.
+#[test]
+fn a_word_names_the_organisations_whose_domain_it_labels_whatever_their_name() {
+    let (_dir, mut store) = open();
+    let mut company = doc("c1", "Acme Corp");
+    company.organizations.push(ctx_connector_api::OrgRef {
+        domain: Some("acme.com".into()),
+        name: Some("Acme Corp".into()),
+    });
+    let mut other = doc("c2", "Acme-Widgets");
+    other.organizations.push(ctx_connector_api::OrgRef {
+        domain: Some("acmewidgets.io".into()),
+        name: Some("Widgets".into()),
+    });
+    store
+        .commit_batch("src", None, &batch(vec![company, other], vec![], None))
+        .unwrap();
+    let reader = store.reader().unwrap();
+    let keys = |term: &str| -> Vec<String> {
+        let mut k: Vec<String> = reader
+            .find_entities(term)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys("Acme"), ["acme.com"]);
+    assert_eq!(keys("acme corp"), ["acme.com"]);
+    assert_eq!(keys("acmewidgets"), ["acmewidgets.io"]);
+    // Too short, or not a single label: no domain lookup.
+    assert!(keys("ac").is_empty());
+    assert!(keys("acme.c").is_empty());
+}
