@@ -18,9 +18,6 @@ use crate::{Result, query_terms};
 const BM25_RELATIVE_CUTOFF: f32 = 0.35;
 /// Length of the plain BM25 list in full mode while focused hits exist.
 const PLAIN_LIST_IN_FULL_MODE: usize = 200;
-/// A semantic neighbour at least this similar (cosine) to the query is related by itself;
-/// less similar ones only add to what other signals found. Not yet tuned by measurement.
-const SEMANTIC_RELATED: f32 = 0.35;
 
 /// Items whose header alone would leave less than this for text are cut, not trimmed.
 const MIN_TRIMMED_TEXT_TOKENS: u32 = 48;
@@ -299,15 +296,10 @@ impl Retriever<'_> {
             });
             lists.extend(named.lists);
             lists.extend(feedback);
-            // Semantic neighbours: one more ranked list; the close ones are related by
-            // themselves (a paraphrase shares no keyword with the query).
+            // Semantic neighbours: one more ranked list, related by themselves (a paraphrase
+            // shares no keyword with the query); the caller passes only close ones.
             if !semantic.is_empty() {
-                ok.extend(
-                    semantic
-                        .iter()
-                        .filter(|(_, similarity)| *similarity >= SEMANTIC_RELATED)
-                        .map(|(rowid, _)| *rowid),
-                );
+                ok.extend(semantic.iter().map(|(rowid, _)| *rowid));
                 lists.push(RankedList {
                     signal: Signal::Semantic,
                     weight: 1.0,
