@@ -175,26 +175,50 @@ impl Layout {
     }
 
     fn write_config(&self) -> Result<PathBuf> {
-        let connectors = self.config.join("connectors.d");
-        std::fs::create_dir_all(&connectors)?;
-        let main = self.config.join("config.toml");
-        std::fs::write(
-            &main,
-            format!(
-                "# Written by `ctx bench`.\n[daemon]\ndata_dir = {}\nsocket = {}\nlog = \"warn\"\n",
-                toml_string(&self.data),
-                toml_string(&self.socket)
-            ),
-        )?;
-        std::fs::write(
-            connectors.join("bench.toml"),
-            format!(
-                "# Written by `ctx bench`.\ntype = \"files\"\nenabled = true\npaths = [{}]\nwatch = false\n",
-                toml_string(&self.corpus)
-            ),
-        )?;
-        Ok(main)
+        write_daemon_config(
+            &self.config,
+            &self.data,
+            &self.socket,
+            "ctx bench",
+            &[(
+                "bench",
+                format!(
+                    "type = \"files\"\nenabled = true\npaths = [{}]\nwatch = false\n",
+                    toml_string(&self.corpus)
+                ),
+            )],
+        )
     }
+}
+
+/// Writes a benchmark daemon's `config.toml` in `config_dir` (its data dir, socket and a quiet
+/// log) and one `connectors.d/NAME.toml` per connector, each headed by the command that wrote
+/// it; returns the main file's path.
+pub(crate) fn write_daemon_config(
+    config_dir: &Path,
+    data: &Path,
+    socket: &Path,
+    command: &str,
+    connectors: &[(&str, String)],
+) -> Result<PathBuf> {
+    let connectors_dir = config_dir.join("connectors.d");
+    std::fs::create_dir_all(&connectors_dir)?;
+    let main = config_dir.join("config.toml");
+    std::fs::write(
+        &main,
+        format!(
+            "# Written by `{command}`.\n[daemon]\ndata_dir = {}\nsocket = {}\nlog = \"warn\"\n",
+            toml_string(data),
+            toml_string(socket)
+        ),
+    )?;
+    for (name, body) in connectors {
+        std::fs::write(
+            connectors_dir.join(format!("{name}.toml")),
+            format!("# Written by `{command}`.\n{body}"),
+        )?;
+    }
+    Ok(main)
 }
 
 pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {

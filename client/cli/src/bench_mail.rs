@@ -28,7 +28,8 @@ use ctx_client::{Client, pb};
 
 use crate::bench::{
     ChildGuard, claim_work_dir, command_line, dir_size, human_bytes, machine, now_utc, pass,
-    proc_kib, remove_if_exists, tail, thousands, toml_string, write_marked_section,
+    proc_kib, remove_if_exists, tail, thousands, toml_string, write_daemon_config,
+    write_marked_section,
 };
 use crate::corpus::{self, MailOptions, MailStats};
 
@@ -135,25 +136,19 @@ impl Layout {
     }
 
     fn write_ctx_config(&self) -> Result<PathBuf> {
-        let connectors = self.config.join("connectors.d");
-        std::fs::create_dir_all(&connectors)?;
-        let main = self.config.join("config.toml");
-        std::fs::write(
-            &main,
-            format!(
-                "# Written by `ctx bench mail`.\n[daemon]\ndata_dir = {}\nsocket = {}\nlog = \"warn\"\n",
-                toml_string(&self.data),
-                toml_string(&self.socket)
-            ),
-        )?;
-        std::fs::write(
-            connectors.join(format!("{CONNECTOR}.toml")),
-            format!(
-                "# Written by `ctx bench mail`.\ntype = \"maildir\"\npath = {}\nwatch = false\n",
-                toml_string(&self.maildir)
-            ),
-        )?;
-        Ok(main)
+        write_daemon_config(
+            &self.config,
+            &self.data,
+            &self.socket,
+            "ctx bench mail",
+            &[(
+                CONNECTOR,
+                format!(
+                    "type = \"maildir\"\npath = {}\nwatch = false\n",
+                    toml_string(&self.maildir)
+                ),
+            )],
+        )
     }
 }
 

@@ -82,17 +82,6 @@ pub fn run(args: RelevanceArgs) -> Result<()> {
 }
 
 fn write_config(layout: &Layout, crm: bool) -> Result<PathBuf> {
-    let connectors = layout.config.join("connectors.d");
-    std::fs::create_dir_all(&connectors)?;
-    let main = layout.config.join("config.toml");
-    std::fs::write(
-        &main,
-        format!(
-            "# Written by `ctx bench relevance`.\n[daemon]\ndata_dir = {}\nsocket = {}\nlog = \"warn\"\n",
-            bench::toml_string(&layout.data),
-            bench::toml_string(&layout.socket)
-        ),
-    )?;
     let corpus = &layout.corpus;
     let files = [
         (
@@ -134,16 +123,18 @@ fn write_config(layout: &Layout, crm: bool) -> Result<PathBuf> {
                 ),
         ),
     ];
-    for (source, body) in files {
-        if source == Source::Crm && !crm {
-            continue;
-        }
-        std::fs::write(
-            connectors.join(format!("{}.toml", source.name())),
-            format!("# Written by `ctx bench relevance`.\n{body}"),
-        )?;
-    }
-    Ok(main)
+    let connectors: Vec<(&str, String)> = files
+        .into_iter()
+        .filter(|(source, _)| *source != Source::Crm || crm)
+        .map(|(source, body)| (source.name(), body))
+        .collect();
+    bench::write_daemon_config(
+        &layout.config,
+        &layout.data,
+        &layout.socket,
+        "ctx bench relevance",
+        &connectors,
+    )
 }
 
 /// Waits until every connector finished a pass, the index caught up and counts are stable.
