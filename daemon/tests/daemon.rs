@@ -723,3 +723,60 @@ async fn problems_of_a_successful_pass_show_in_status_and_clear_when_fixed() {
     assert!(c.problems[0].contains("gone.ics"), "{c:?}");
     daemon.stop().await;
 }
+
+/// Issue 4: a recurring series is one stored item, found by the date of any occurrence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weekly_meeting_is_found_by_a_past_occurrence_while_staying_one_item() {
+    use chrono::{Datelike, Duration as Days, Utc};
+    let setup = Setup::new("", "");
+    let cal = setup.dir.path().join("cal");
+    std::fs::create_dir_all(&cal).unwrap();
+    let today = Utc::now().date_naive();
+    let this_monday = today - Days::days(i64::from(today.weekday().num_days_from_monday()));
+    // Every Monday 10:00 UTC since eight weeks ago: its stored timestamp is the next
+    // occurrence, never last week, so only the occurrence index can place it there.
+    let series_start = this_monday - Days::days(56);
+    // A one-off meeting three weeks ago with the same person: not last week.
+    let one_off = this_monday - Days::days(19);
+    let day = |d: chrono::NaiveDate| d.format("%Y%m%d").to_string();
+    std::fs::write(
+        cal.join("work.ics"),
+        format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n\
+BEGIN:VEVENT\r\nUID:weekly-1\r\nSUMMARY:Pipeline review\r\nDTSTART:{s}T100000Z\r\nDTEND:{s}T103000Z\r\n\
+RRULE:FREQ=WEEKLY;BYDAY=MO\r\nATTENDEE;CN=Dana Whitfield:mailto:dana@acme.example\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:once-1\r\nSUMMARY:Kickoff\r\nDTSTART:{o}T150000Z\r\nDTEND:{o}T160000Z\r\n\
+ATTENDEE;CN=Dana Whitfield:mailto:dana@acme.example\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            s = day(series_start),
+            o = day(one_off),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        setup.dir.path().join("conf/connectors.d/cal.toml"),
+        format!(
+            "type = \"ics\"\npaths = [\"{}\"]\ndebounce = \"100ms\"\n",
+            cal.display()
+        ),
+    )
+    .unwrap();
+    let (daemon, mut client) = setup.start().await;
+    let s = wait_synced(&mut client, Duration::from_secs(30)).await;
+    let c = s.connectors.iter().find(|c| c.name == "cal").unwrap();
+    assert_eq!(c.item_count, 2, "the series is one item: {c:?}");
+
+    let titles = |r: &pb::GrabResponse| -> Vec<String> {
+        let mut t: Vec<String> = r.items.iter().map(|i| i.title.clone()).collect();
+        t.sort();
+        t
+    };
+    let r = grab(&mut client, "meetings with Dana Whitfield last week", 8_000).await;
+    assert_eq!(titles(&r), vec!["Pipeline review".to_string()], "{r:?}");
+    let r = grab(&mut client, "meetings with Dana Whitfield", 8_000).await;
+    assert_eq!(
+        titles(&r),
+        vec!["Kickoff".to_string(), "Pipeline review".to_string()],
+        "{r:?}"
+    );
+    daemon.stop().await;
+}

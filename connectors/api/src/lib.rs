@@ -233,6 +233,11 @@ pub struct Item {
     pub locator: String,
     /// The item's own time (modification, sending, start), in milliseconds since the Unix epoch.
     pub timestamp_ms: Option<i64>,
+    /// Start instants (ms since the Unix epoch) of a recurring item's occurrences within the
+    /// connector's window: the series stays one item, and a date filter matches it when any
+    /// occurrence falls inside. Empty for everything that happens once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub occurrences_ms: Vec<i64>,
     /// The full text, as a model should read it (already converted from HTML/PDF/DOCX...).
     pub body: String,
     pub people: Vec<PersonRef>,
@@ -261,6 +266,7 @@ impl Item {
             title: title.into(),
             locator: String::new(),
             timestamp_ms: None,
+            occurrences_ms: Vec::new(),
             body: body.into(),
             people: Vec::new(),
             organizations: Vec::new(),

@@ -404,6 +404,9 @@ pub fn series_item(
         .map(|o| o.start_utc.timestamp_millis())
         .or_else(|| m.due.map(|d| d.to_utc().timestamp_millis()))
         .or_else(|| m.start.map(|s| s.to_utc().timestamp_millis()));
+    if expansion.recurring {
+        item.occurrences_ms = live.iter().map(|o| o.start_utc.timestamp_millis()).collect();
+    }
     if let Some(org) = &m.organizer {
         item.people.push(PersonRef {
             email: org.email.clone(),
@@ -507,6 +510,20 @@ DTSTART;TZID=Europe/Berlin:20261208T090000\nSTATUS:CANCELLED\nEND:VEVENT\nEND:VC
                 .contains(&("rrule".into(), "FREQ=WEEKLY;BYDAY=TU".into()))
         );
         assert!(item.fields.contains(&("all_day".into(), "false".into())));
+        // Every live occurrence in the window is an instant the index can match by date: the
+        // cancelled 8 December and the excluded 22 December are not among them.
+        let at = |d: u32, m: u32, y: i32, h: u32| {
+            Utc.with_ymd_and_hms(y, m, d, h, 0, 0)
+                .unwrap()
+                .timestamp_millis()
+        };
+        assert_eq!(item.occurrences_ms.first(), Some(&at(3, 11, 2026, 8)));
+        assert!(item.occurrences_ms.contains(&at(1, 12, 2026, 8)));
+        assert!(!item.occurrences_ms.contains(&at(8, 12, 2026, 8)));
+        assert!(!item.occurrences_ms.contains(&at(22, 12, 2026, 8)));
+        // After the DST change (Berlin goes to UTC+2 on 28 March 2027): 09:00 local is 07:00 UTC.
+        assert!(item.occurrences_ms.contains(&at(30, 3, 2027, 7)));
+        assert!(item.occurrences_ms.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
@@ -547,6 +564,8 @@ BEGIN:VTODO\nUID:t\nSUMMARY:Send report\nDUE:20260301T170000Z\nEND:VTODO\nEND:VC
             todo.body
         );
         assert!(todo.timestamp_ms.is_some());
+        // Things that happen once have no occurrence list: their timestamp says it all.
+        assert!(offsite.occurrences_ms.is_empty() && todo.occurrences_ms.is_empty());
     }
 
     #[test]

@@ -356,6 +356,34 @@ impl Retriever<'_> {
         // 4. Pack greedily in rank order; trim what does not fit whole. Decisions need only
         //    the stored counts, fetched for all candidates in a few batched queries.
         let sizes = self.store.sizes(&order)?;
+        // A recurring series passes a date filter when any occurrence is inside, whatever its
+        // own timestamp (the next or the last occurrence).
+        let untimed = Filters {
+            since_ms: None,
+            until_ms: None,
+            ..filters.clone()
+        };
+        let occurrences = if filters.has_time_range() {
+            let recurring: Vec<i64> = order
+                .iter()
+                .copied()
+                .filter(|r| {
+                    sizes
+                        .get(r)
+                        .is_some_and(|s| matches!(s.kind, ItemKind::Event | ItemKind::Task))
+                })
+                .collect();
+            self.store.occurrences(&recurring)?
+        } else {
+            HashMap::new()
+        };
+        let passes = |rowid: i64, size: &ItemSize| {
+            filters.accepts(&size.source, size.kind, size.timestamp_ms)
+                || (untimed.accepts(&size.source, size.kind, None)
+                    && occurrences
+                        .get(&rowid)
+                        .is_some_and(|times| filters.accepts_any_time(times)))
+        };
         let separator_tokens = self.counter.count(PASSAGE_SEPARATOR);
         let mut remaining = budget;
         let mut decisions: Vec<Decision> = Vec::new();
@@ -380,7 +408,7 @@ impl Retriever<'_> {
             let Some(size) = sizes.get(&rowid) else {
                 continue;
             };
-            if !filters.accepts(&size.source, size.kind, size.timestamp_ms) {
+            if !passes(rowid, size) {
                 continue;
             }
             let score = fused.get(&rowid).copied().unwrap_or(0.0);
@@ -397,9 +425,7 @@ impl Retriever<'_> {
                         let Some(m) = member_sizes.get(&member) else {
                             continue;
                         };
-                        if taken.contains(&member)
-                            || !filters.accepts(&m.source, m.kind, m.timestamp_ms)
-                        {
+                        if taken.contains(&member) || !passes(member, m) {
                             continue;
                         }
                         let (take, cost) = match m.fresh {

@@ -19,7 +19,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use crate::{Result, SearchError};
 
 /// Version of the index layout; a different version on disk means a rebuild from the store.
-pub const INDEX_SCHEMA_VERSION: u32 = 1;
+pub const INDEX_SCHEMA_VERSION: u32 = 2;
 const VERSION_FILE: &str = "ctx-index-version";
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 
@@ -63,6 +63,19 @@ impl Filters {
             && self.kinds.is_empty()
             && self.since_ms.is_none()
             && self.until_ms.is_none()
+    }
+
+    /// Whether the filter restricts time at all.
+    pub fn has_time_range(&self) -> bool {
+        self.since_ms.is_some() || self.until_ms.is_some()
+    }
+
+    /// Whether one of a recurring item's occurrences falls inside the time range.
+    pub fn accepts_any_time(&self, times_ms: &[i64]) -> bool {
+        times_ms.iter().any(|&t| {
+            self.since_ms.is_none_or(|since| t >= since)
+                && self.until_ms.is_none_or(|until| t < until)
+        })
     }
 
     /// Whether an item with these attributes passes.
@@ -218,6 +231,13 @@ impl SearchIndex {
                     );
                     if let Some(ts) = d.timestamp_ms {
                         document.add_i64(f.timestamp, ts);
+                    }
+                    // A range query matches a document when any of its values is inside: a
+                    // series is found by the date of any occurrence.
+                    for &at in &d.occurrences_ms {
+                        if Some(at) != d.timestamp_ms {
+                            document.add_i64(f.timestamp, at);
+                        }
                     }
                     writer.add_document(document)?;
                 }

@@ -295,3 +295,61 @@ fn weak_keyword_hits_are_not_packed() {
     let r = f.grab_mode("Kestrel engine", RetrievalMode::Bm25Only);
     assert_eq!(r.items.len(), 2);
 }
+
+#[test]
+fn a_recurring_series_is_found_by_the_date_of_any_occurrence() {
+    let mut f = Fixture::new();
+    let dana = person("Dana Whitfield", "dana@acme.example", PersonRole::Attendee);
+    // A weekly sync whose stored timestamp is its next occurrence (tomorrow), and which also
+    // meets next week and met two weeks ago; a one-off meeting with Dana two months ago.
+    let mut weekly = Item::new(
+        "weekly",
+        ItemKind::Event,
+        "Acme weekly sync",
+        "Agenda: open items.",
+    );
+    weekly.people = vec![dana.clone()];
+    weekly.timestamp_ms = Some(NOW + DAY);
+    weekly.occurrences_ms = vec![NOW - 13 * DAY, NOW - 6 * DAY, NOW + DAY, NOW + 8 * DAY];
+    let mut once = event("once", "Acme kickoff", vec![dana.clone()]);
+    once.timestamp_ms = Some(NOW - 60 * DAY);
+    let recent = mail(
+        "note",
+        "Acme notes",
+        "notes from the sync",
+        vec![dana],
+        NOW - DAY,
+    );
+    f.put("cal", vec![weekly, once]);
+    f.put("mail", vec![recent]);
+
+    // Next week is Monday 2026-12-07 to Sunday 2026-12-13: only the occurrence of NOW + 8 days.
+    let r = f.grab("meetings with Dana Whitfield next week");
+    assert_eq!(ids(&r), vec![id("cal", "weekly")], "{:?}", r.items);
+    // Two weeks ago no item's own timestamp falls, but an occurrence does.
+    let r = f.grab("Dana Whitfield since 2026-11-19");
+    assert!(
+        ids(&r).contains(&id("cal", "weekly")),
+        "the series met on 2026-11-20: {:?}",
+        r.items
+    );
+    assert!(!ids(&r).contains(&id("cal", "once")), "{:?}", r.items);
+    // Nothing of the series falls in October; the one-off does.
+    let r = f.grab("Dana Whitfield in October");
+    assert_eq!(ids(&r), vec![id("cal", "once")], "{:?}", r.items);
+}
+
+#[test]
+fn the_occurrence_index_follows_updates_and_deletions() {
+    let mut f = Fixture::new();
+    let mut weekly = Item::new("w", ItemKind::Event, "Heron standup", "Heron agenda.");
+    weekly.timestamp_ms = Some(NOW + DAY);
+    weekly.occurrences_ms = vec![NOW + DAY, NOW + 8 * DAY];
+    f.put("cal", vec![weekly.clone()]);
+    assert_eq!(ids(&f.grab("Heron next week")), vec![id("cal", "w")]);
+    // The series is shortened to this week: next week no longer matches.
+    weekly.occurrences_ms = vec![NOW + DAY];
+    f.put("cal", vec![weekly]);
+    assert!(f.grab("Heron next week").items.is_empty());
+    assert_eq!(ids(&f.grab("Heron this week")), vec![id("cal", "w")]);
+}

@@ -30,7 +30,7 @@ pub use render::{BLOCK_END, HeaderFields, PASSAGE_SEPARATOR, format_timestamp, i
 pub use tokens::{CHUNK_TARGET_TOKENS, ChunkSpan, TOKENIZER_NAME, TokenCounter, split_ranges};
 
 /// Version of the on-disk schema; bumped on incompatible changes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Mail domains that identify a mail provider, not an organisation.
 pub const DEFAULT_FREE_MAIL_DOMAINS: &[&str] = ctx_connector_api::FREE_MAIL_DOMAINS;
@@ -187,6 +187,16 @@ pub fn content_hash(item: &Item) -> String {
     let rest = serde_json::to_vec(&(&item.people, &item.organizations, &item.links, &item.fields))
         .unwrap_or_default();
     field(&rest);
+    // Only when present, so that the hash of everything that happens once is unchanged.
+    if !item.occurrences_ms.is_empty() {
+        let times: Vec<u8> = item
+            .occurrences_ms
+            .iter()
+            .flat_map(|t| t.to_le_bytes())
+            .collect();
+        field(b"occurrences");
+        field(&times);
+    }
     hasher.finalize().to_hex().to_string()
 }
 
@@ -220,6 +230,8 @@ pub struct IndexDoc {
     /// Names and addresses of people, and organisation names and domains.
     pub people: String,
     pub timestamp_ms: Option<i64>,
+    /// Occurrence starts of a recurring item (indexed as more timestamps).
+    pub occurrences_ms: Vec<i64>,
     pub thread_key: Option<String>,
 }
 
@@ -395,6 +407,21 @@ impl Store {
                     found: v,
                     supported: SCHEMA_VERSION,
                 });
+            }
+            Some(Ok(2)) => {
+                // 2 → 3 added `item_occurrences` (created above). Forgetting the source-side
+                // versions of events and tasks makes their connectors read them again, and the
+                // occurrence list changes their content hash, so the next sync fills the table.
+                let tx = conn.unchecked_transaction()?;
+                tx.execute(
+                    "UPDATE items SET version = NULL WHERE kind IN ('event', 'task') AND deleted = 0",
+                    [],
+                )?;
+                tx.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                    params![SCHEMA_VERSION.to_string()],
+                )?;
+                tx.commit()?;
             }
             Some(Ok(v)) if v < SCHEMA_VERSION => {
                 return Err(StoreError::SchemaTooOld {
@@ -701,6 +728,14 @@ fn upsert(
         }
     }
     link_entities(tx, rowid, item, free_mail)?;
+    if !item.occurrences_ms.is_empty() {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO item_occurrences (item_rowid, at_ms) VALUES (?1, ?2)",
+        )?;
+        for at in &item.occurrences_ms {
+            stmt.execute(params![rowid, at])?;
+        }
+    }
     {
         let mut stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO links (item_rowid, relation, target_external_id) VALUES (?1, ?2, ?3)",
@@ -713,10 +748,30 @@ fn upsert(
     Ok(())
 }
 
+fn read_occurrences(c: &Connection, rowids: &[i64]) -> Result<HashMap<i64, Vec<i64>>> {
+    let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
+    for batch in rowids.chunks(IN_BATCH) {
+        let sql = format!(
+            "SELECT item_rowid, at_ms FROM item_occurrences WHERE item_rowid IN ({}) ORDER BY item_rowid, at_ms",
+            placeholders(batch.len())
+        );
+        let mut stmt = c.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(batch), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (rowid, at) = row?;
+            out.entry(rowid).or_default().push(at);
+        }
+    }
+    Ok(out)
+}
+
 fn clear_derived(tx: &Transaction<'_>, rowid: i64) -> Result<()> {
     tx.execute("DELETE FROM chunks WHERE item_rowid = ?1", [rowid])?;
     tx.execute("DELETE FROM item_entities WHERE item_rowid = ?1", [rowid])?;
     tx.execute("DELETE FROM links WHERE item_rowid = ?1", [rowid])?;
+    tx.execute("DELETE FROM item_occurrences WHERE item_rowid = ?1", [rowid])?;
     Ok(())
 }
 
@@ -952,6 +1007,11 @@ impl StoreReader {
         })
     }
 
+    /// Occurrence starts of the recurring items among `rowids`, ascending (others are absent).
+    pub fn occurrences(&self, rowids: &[i64]) -> Result<HashMap<i64, Vec<i64>>> {
+        self.with_conn(|c| read_occurrences(c, rowids))
+    }
+
     /// The current state of items for the projection.
     pub fn doc_states(&self, rowids: &[i64]) -> Result<Vec<DocState>> {
         self.with_conn(|c| {
@@ -960,6 +1020,7 @@ impl StoreReader {
                     i.timestamp_ms, i.thread_key, i.deleted
                  FROM items i LEFT JOIN item_bodies b ON b.item_rowid = i.rowid WHERE i.rowid = ?1",
             )?;
+            let mut occurrences = read_occurrences(c, rowids)?;
             let mut out = Vec::with_capacity(rowids.len());
             for &rowid in rowids {
                 let row = stmt
@@ -1009,6 +1070,7 @@ impl StoreReader {
                             body,
                             people: who,
                             timestamp_ms: ts,
+                            occurrences_ms: occurrences.remove(&rowid).unwrap_or_default(),
                             thread_key: thread,
                         }));
                     }

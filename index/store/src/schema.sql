@@ -94,6 +94,15 @@ CREATE TABLE IF NOT EXISTS links (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS links_by_target ON links (target_external_id);
 
+-- Start instants of a recurring item's occurrences (the series is one item; date filters match
+-- any occurrence). Added without a schema version bump: an older store gains the empty table,
+-- and its recurring items fill it when their changed content hash makes the next sync rewrite them.
+CREATE TABLE IF NOT EXISTS item_occurrences (
+    item_rowid INTEGER NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    PRIMARY KEY (item_rowid, at_ms)
+) WITHOUT ROWID;
+
 -- Append-only change log; the search projection replays it after its last commit.
 CREATE TABLE IF NOT EXISTS changes (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -480,3 +480,113 @@ fn a_word_names_the_organisations_whose_domain_it_labels_whatever_their_name() {
     assert!(keys("ac").is_empty());
     assert!(keys("acme.c").is_empty());
 }
+
+fn series(ext: &str, occurrences: Vec<i64>) -> Item {
+    let mut item = Item::new(ext, ItemKind::Event, "Weekly sync", "Agenda.");
+    item.timestamp_ms = occurrences.first().copied();
+    item.version = Some("etag-1".into());
+    item.occurrences_ms = occurrences;
+    item
+}
+
+#[test]
+fn occurrences_are_stored_replaced_and_removed_with_their_series() {
+    let (_dir, mut store) = open();
+    store
+        .commit_batch(
+            "src",
+            None,
+            &batch(vec![series("s", vec![10, 20, 30])], vec![], Some("1")),
+        )
+        .unwrap();
+    let reader = store.reader().unwrap();
+    let rowid = reader
+        .rowid_of(&ItemId::new("src", "s").to_string())
+        .unwrap()
+        .unwrap();
+    let occurrences = |r: &ctx_store::StoreReader| r.occurrences(&[rowid]).unwrap();
+    assert_eq!(occurrences(&reader).get(&rowid), Some(&vec![10, 20, 30]));
+    let states = reader.doc_states(&[rowid]).unwrap();
+    match &states[0] {
+        DocState::Live(d) => assert_eq!(d.occurrences_ms, vec![10, 20, 30]),
+        other => panic!("expected a live doc, got {other:?}"),
+    }
+
+    // A changed occurrence list changes the content hash: the series is updated, not skipped.
+    let c1 = Cursor("1".into());
+    let stats = store
+        .commit_batch(
+            "src",
+            Some(&c1),
+            &batch(vec![series("s", vec![20, 40])], vec![], Some("2")),
+        )
+        .unwrap();
+    assert_eq!((stats.updated, stats.unchanged), (1, 0));
+    assert_eq!(occurrences(&reader).get(&rowid), Some(&vec![20, 40]));
+    let c2 = Cursor("2".into());
+    let stats = store
+        .commit_batch(
+            "src",
+            Some(&c2),
+            &batch(vec![series("s", vec![20, 40])], vec![], Some("3")),
+        )
+        .unwrap();
+    assert_eq!((stats.updated, stats.unchanged), (0, 1));
+
+    let c3 = Cursor("3".into());
+    store
+        .commit_batch("src", Some(&c3), &batch(vec![], vec!["s"], Some("4")))
+        .unwrap();
+    assert!(occurrences(&reader).is_empty());
+}
+
+#[test]
+fn a_schema_2_store_is_migrated_and_its_events_are_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    {
+        let mut store = Store::open(&path).unwrap();
+        store
+            .commit_batch(
+                "src",
+                None,
+                &batch(
+                    vec![series("s", vec![10, 20]), {
+                        let mut d = doc("d", "text");
+                        d.version = Some("mtime".into());
+                        d
+                    }],
+                    vec![],
+                    Some("1"),
+                ),
+            )
+            .unwrap();
+    }
+    // What a schema-2 store looked like: no occurrence table, version 2.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE item_occurrences; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let versions = store.known_versions("src").unwrap();
+    // The event's source version is forgotten so its connector reads it again; the document's
+    // stays (nothing about documents changed).
+    assert_eq!(versions.get("s"), Some(&None));
+    assert_eq!(versions.get("d"), Some(&Some("mtime".to_string())));
+    let reader = store.reader().unwrap();
+    assert!(reader.occurrences(&[1, 2]).unwrap().is_empty());
+    drop(reader);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, ctx_store::SCHEMA_VERSION.to_string());
+}
