@@ -772,6 +772,11 @@ ATTENDEE;CN=Dana Whitfield:mailto:dana@acme.example\r\nEND:VEVENT\r\nEND:VCALEND
     };
     let r = grab(&mut client, "meetings with Dana Whitfield last week", 8_000).await;
     assert_eq!(titles(&r), vec!["Pipeline review".to_string()], "{r:?}");
+    let last_monday = (this_monday - Days::days(7)).format("%Y-%m-%d 10:00 UTC");
+    assert!(
+        r.items[0].why.contains(&format!("occurs {last_monday}")),
+        "the why names the occurrence: {r:?}"
+    );
     let r = grab(&mut client, "meetings with Dana Whitfield", 8_000).await;
     assert_eq!(
         titles(&r),

@@ -405,7 +405,10 @@ pub fn series_item(
         .or_else(|| m.due.map(|d| d.to_utc().timestamp_millis()))
         .or_else(|| m.start.map(|s| s.to_utc().timestamp_millis()));
     if expansion.recurring {
-        item.occurrences_ms = live.iter().map(|o| o.start_utc.timestamp_millis()).collect();
+        item.occurrences_ms = live
+            .iter()
+            .map(|o| o.start_utc.timestamp_millis())
+            .collect();
     }
     if let Some(org) = &m.organizer {
         item.people.push(PersonRef {

@@ -103,6 +103,9 @@ struct Reasons {
     thread_of: Option<String>,
     /// Cosine similarity of its best chunk with the query, when semantic search found it.
     semantic: Option<f32>,
+    /// A recurring series inside the asked time range by this occurrence (ms), not by its own
+    /// timestamp.
+    occurs_at: Option<i64>,
 }
 
 /// How much of an item goes into the window.
@@ -513,6 +516,14 @@ impl Retriever<'_> {
             if let Some(anchor) = decision.anchor {
                 reason.thread_of = titles.get(&anchor).cloned();
             }
+            if !filters.accepts(&meta.source, meta.kind, meta.timestamp_ms) {
+                reason.occurs_at = occurrences.get(&rowid).and_then(|times| {
+                    times
+                        .iter()
+                        .copied()
+                        .find(|&t| filters.accepts_any_time(&[t]))
+                });
+            }
             let (text, used, truncated) = match decision.take {
                 Take::Whole => {
                     let whole = meta.header_tokens.saturating_add(meta.tokens);
@@ -722,6 +733,12 @@ fn explain(
         parts.push(format!(
             "with {} (who the best matches involve)",
             names.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if let Some(at) = reasons.occurs_at {
+        parts.push(format!(
+            "occurs {} (a recurring series)",
+            ctx_store::format_timestamp(at)
         ));
     }
     if let Some(similarity) = reasons.semantic

@@ -771,7 +771,10 @@ fn clear_derived(tx: &Transaction<'_>, rowid: i64) -> Result<()> {
     tx.execute("DELETE FROM chunks WHERE item_rowid = ?1", [rowid])?;
     tx.execute("DELETE FROM item_entities WHERE item_rowid = ?1", [rowid])?;
     tx.execute("DELETE FROM links WHERE item_rowid = ?1", [rowid])?;
-    tx.execute("DELETE FROM item_occurrences WHERE item_rowid = ?1", [rowid])?;
+    tx.execute(
+        "DELETE FROM item_occurrences WHERE item_rowid = ?1",
+        [rowid],
+    )?;
     Ok(())
 }
 
