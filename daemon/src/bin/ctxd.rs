@@ -30,6 +30,12 @@ struct Args {
     log_json: bool,
 }
 
+// glibc's malloc gives each thread that allocates its own arena and returns little of them:
+// during a large mail import that alone was ~110 MiB of the daemon's peak RSS (315 vs 207 MiB
+// with MALLOC_ARENA_MAX=2, which cost 15% throughput). mimalloc keeps both low.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let source = ctx_config::ConfigSource {
