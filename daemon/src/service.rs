@@ -181,6 +181,7 @@ impl ContextService for ContextApi {
                 why: i.why,
                 truncated: i.truncated,
                 full_tokens: i.full_tokens,
+                duplicate_ids: i.duplicate_ids,
             })
             .collect();
         Ok(Response::new(pb::GrabResponse {

@@ -53,6 +53,9 @@ pub struct QueryItem {
     /// True when `text` holds only some passages of a longer item.
     pub truncated: bool,
     pub people: Vec<Person>,
+    /// Ids of near-identical copies left out in favour of this item.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub duplicate_ids: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -229,6 +232,7 @@ impl From<pb::GrabResponse> for QueryOutput {
                     text: i.text,
                     truncated: i.truncated,
                     people: i.people.into_iter().map(person).collect(),
+                    duplicate_ids: i.duplicate_ids,
                 })
                 .collect(),
             tokens_used: r.tokens_used,

@@ -5,7 +5,10 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use ctx_connector_api::{ItemKind, PersonRef};
-use ctx_store::{BLOCK_END, ItemSize, PASSAGE_SEPARATOR, PackMeta, StoreReader, TokenCounter};
+use ctx_store::{
+    BLOCK_END, ItemSize, NEAR_DUPLICATE_SIMILARITY, PASSAGE_SEPARATOR, PackMeta, Sketch,
+    StoreReader, TokenCounter,
+};
 
 use crate::dates::parse_time;
 use crate::index::{Filters, SearchIndex};
@@ -70,6 +73,49 @@ pub struct PackedItem {
     pub truncated: bool,
     /// The rendered block (header + text + block end) as it appears in `markdown`.
     pub rendered: String,
+    /// Ids of near-identical copies left out of the window for this item (the same document
+    /// as an attachment and as a file, a forwarded copy).
+    pub duplicate_ids: Vec<String>,
+}
+
+/// Sketches of what is packed, indexed by band, so a near-identical copy is found in a few
+/// lookups instead of a comparison with every packed item.
+#[derive(Default)]
+struct PackedSketches {
+    by_band: HashMap<u64, Vec<usize>>,
+    entries: Vec<(i64, Sketch, Option<String>)>,
+}
+
+impl PackedSketches {
+    /// The packed item `sketch` is a copy of; items of the same thread are never copies of
+    /// each other (the thread packs only each message's fresh text).
+    fn copy_of(&self, sketch: &Sketch, thread: Option<&str>) -> Option<i64> {
+        let mut checked: Vec<usize> = Vec::new();
+        for key in sketch.band_keys() {
+            for &i in self.by_band.get(&key).into_iter().flatten() {
+                if checked.contains(&i) {
+                    continue;
+                }
+                checked.push(i);
+                let (rowid, other, other_thread) = &self.entries[i];
+                if thread.is_some() && other_thread.as_deref() == thread {
+                    continue;
+                }
+                if sketch.similarity(other) >= NEAR_DUPLICATE_SIMILARITY {
+                    return Some(*rowid);
+                }
+            }
+        }
+        None
+    }
+
+    fn add(&mut self, rowid: i64, sketch: Sketch, thread: Option<String>) {
+        let i = self.entries.len();
+        for key in sketch.band_keys() {
+            self.by_band.entry(key).or_default().push(i);
+        }
+        self.entries.push((rowid, sketch, thread));
+    }
 }
 
 /// An item that was related but did not fit.
@@ -106,6 +152,8 @@ struct Reasons {
     /// A recurring series inside the asked time range by this occurrence (ms), not by its own
     /// timestamp.
     occurs_at: Option<i64>,
+    /// Ids of near-identical copies left out for this item.
+    duplicate_ids: Vec<String>,
 }
 
 /// How much of an item goes into the window.
@@ -395,6 +443,15 @@ impl Retriever<'_> {
         // Each trim reads an item's chunks; bound the reads a nearly full window can cause.
         let mut trims_left = MAX_TRIM_ATTEMPTS;
         let mut cut = Vec::new();
+        let mut packed_sketches = PackedSketches::default();
+        let mut duplicates: HashMap<i64, Vec<String>> = HashMap::new();
+        // In full mode a near-identical copy of a packed item is left out (and named on it).
+        let copy_of = |packed: &PackedSketches, size: &ItemSize| -> Option<i64> {
+            if !full {
+                return None;
+            }
+            packed.copy_of(size.sketch.as_ref()?, size.thread_key.as_deref())
+        };
         let note_cut = |cut: &mut Vec<CutItem>, size: &ItemSize, score: f32| {
             if cut.len() < MAX_CUT_LISTED {
                 cut.push(CutItem {
@@ -431,6 +488,11 @@ impl Retriever<'_> {
                         if taken.contains(&member) || !passes(member, m) {
                             continue;
                         }
+                        if let Some(original) = copy_of(&packed_sketches, m) {
+                            taken.insert(member);
+                            duplicates.entry(original).or_default().push(m.id.clone());
+                            continue;
+                        }
                         let (take, cost) = match m.fresh {
                             Some((at, fresh_tokens)) => (
                                 Take::Fresh(at, fresh_tokens),
@@ -442,6 +504,9 @@ impl Retriever<'_> {
                         if cost <= remaining {
                             remaining -= cost;
                             taken.insert(member);
+                            if let Some(sketch) = m.sketch {
+                                packed_sketches.add(member, sketch, m.thread_key.clone());
+                            }
                             decisions.push(Decision {
                                 rowid: member,
                                 take,
@@ -455,7 +520,16 @@ impl Retriever<'_> {
                     continue;
                 }
             }
+            if let Some(original) = copy_of(&packed_sketches, size) {
+                taken.insert(rowid);
+                duplicates
+                    .entry(original)
+                    .or_default()
+                    .push(size.id.clone());
+                continue;
+            }
             let whole = size.header_tokens.saturating_add(size.tokens);
+            let packed_before = decisions.len();
             if whole <= remaining {
                 remaining -= whole;
                 taken.insert(rowid);
@@ -487,6 +561,11 @@ impl Retriever<'_> {
             } else {
                 note_cut(&mut cut, size, score);
             }
+            if decisions.len() > packed_before
+                && let Some(sketch) = size.sketch
+            {
+                packed_sketches.add(rowid, sketch, size.thread_key.clone());
+            }
         }
         let packed_rowids: Vec<i64> = decisions.iter().map(|d| d.rowid).collect();
         let body_rowids: Vec<i64> = decisions
@@ -516,6 +595,7 @@ impl Retriever<'_> {
             if let Some(anchor) = decision.anchor {
                 reason.thread_of = titles.get(&anchor).cloned();
             }
+            reason.duplicate_ids = duplicates.remove(&rowid).unwrap_or_default();
             if !filters.accepts(&meta.source, meta.kind, meta.timestamp_ms) {
                 reason.occurs_at = occurrences.get(&rowid).and_then(|times| {
                     times
@@ -628,6 +708,7 @@ impl Retriever<'_> {
         reasons: Reasons,
     ) -> PackedItem {
         let why = explain(&meta.title, &text, terms, &reasons, truncated);
+        let duplicate_ids = reasons.duplicate_ids;
         let header = ctx_store::item_header(&ctx_store::HeaderFields {
             id: &meta.id,
             kind: meta.kind,
@@ -653,6 +734,7 @@ impl Retriever<'_> {
             why,
             truncated,
             rendered,
+            duplicate_ids,
         }
     }
 }
@@ -752,6 +834,11 @@ fn explain(
             None if terms.is_empty() => "matches the filters".to_string(),
             None => "related".to_string(),
         });
+    }
+    match reasons.duplicate_ids.len() {
+        0 => {}
+        1 => parts.push("a near-identical copy left out".to_string()),
+        n => parts.push(format!("{n} near-identical copies left out")),
     }
     if truncated {
         parts.push("trimmed to the most relevant passages".to_string());

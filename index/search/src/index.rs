@@ -22,6 +22,8 @@ use crate::{Result, SearchError};
 pub const INDEX_SCHEMA_VERSION: u32 = 2;
 const VERSION_FILE: &str = "ctx-index-version";
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+/// Items whose text is read from the store and staged at once.
+const STAGE_BATCH: usize = 500;
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -267,7 +269,7 @@ impl SearchIndex {
             writer.delete_all_documents()?;
             let mut after = 0;
             loop {
-                let rowids = store.live_rowids(after, 2000)?;
+                let rowids = store.live_rowids(after, STAGE_BATCH)?;
                 let Some(&last) = rowids.last() else { break };
                 after = last;
                 applied += rowids.len() as u64;
@@ -283,7 +285,11 @@ impl SearchIndex {
             rowids.sort_unstable();
             rowids.dedup();
             applied += rowids.len() as u64;
-            self.stage(&writer, store.doc_states(&rowids)?)?;
+            // Bodies are read a few hundred at a time: a commit covers thousands of changes,
+            // but holding all their texts at once was tens of MiB of peak RSS in a mail import.
+            for part in rowids.chunks(STAGE_BATCH) {
+                self.stage(&writer, store.doc_states(part)?)?;
+            }
             self.commit(&mut writer, last_seq)?;
             seq = last_seq;
         }

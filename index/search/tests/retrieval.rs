@@ -353,3 +353,105 @@ fn the_occurrence_index_follows_updates_and_deletions() {
     assert!(f.grab("Heron next week").items.is_empty());
     assert_eq!(ids(&f.grab("Heron this week")), vec![id("cal", "w")]);
 }
+
+const SPEC: &str = "Kestrel data residency plan: customer records stay in the Frankfurt region, \
+    backups are encrypted with keys held by the customer, support staff outside the European \
+    Union see only pseudonymised tickets, and the annual audit report is shared with the \
+    customer's security team within thirty days of completion.";
+
+#[test]
+fn near_identical_copies_are_packed_once_and_named_on_the_kept_item() {
+    let mut f = Fixture::new();
+    let mut file = Item::new(
+        "spec.md",
+        ItemKind::Document,
+        "Kestrel residency plan",
+        SPEC,
+    );
+    file.timestamp_ms = Some(NOW - 3 * DAY);
+    let mut attachment = Item::new(
+        "m1/spec.txt",
+        ItemKind::Attachment,
+        "spec.txt",
+        SPEC.replace(", ", ",\n"),
+    );
+    attachment.timestamp_ms = Some(NOW - 2 * DAY);
+    let forward = mail(
+        "fwd",
+        "Fwd: Kestrel residency plan",
+        &format!(
+            "---------- Forwarded message ---------\nFrom: Priya <priya@kestrel.example>\n\n{SPEC}"
+        ),
+        vec![],
+        NOW - DAY,
+    );
+    // Same topic, different text: not a copy.
+    let summary = mail(
+        "summary",
+        "Kestrel residency summary",
+        "Summary for Kestrel: data stays in Frankfurt, customer-held keys encrypt the backups, \
+         tickets are pseudonymised for support outside the Union, audits are shared yearly.",
+        vec![],
+        NOW,
+    );
+    f.put("docs", vec![file]);
+    f.put("mail", vec![attachment, forward, summary]);
+
+    let r = f.grab("Kestrel residency");
+    let packed = ids(&r);
+    assert_eq!(
+        packed.len(),
+        2,
+        "one copy of the plan and the summary: {:?}",
+        r.items
+    );
+    assert!(packed.contains(&id("mail", "summary")));
+    let kept = r
+        .items
+        .iter()
+        .find(|i| i.id != id("mail", "summary"))
+        .unwrap();
+    let mut copies = kept.duplicate_ids.clone();
+    copies.push(kept.id.clone());
+    copies.sort();
+    let mut all = vec![
+        id("docs", "spec.md"),
+        id("mail", "m1/spec.txt"),
+        id("mail", "fwd"),
+    ];
+    all.sort();
+    assert_eq!(copies, all, "{kept:?}");
+    assert!(
+        kept.why.contains("2 near-identical copies left out"),
+        "{}",
+        kept.why
+    );
+    // The baseline packs every copy.
+    let r = f.grab_mode("Kestrel residency", RetrievalMode::Bm25Only);
+    assert_eq!(r.items.len(), 4);
+    assert!(r.items.iter().all(|i| i.duplicate_ids.is_empty()));
+}
+
+#[test]
+fn messages_of_one_thread_are_not_copies_of_each_other() {
+    let mut f = Fixture::new();
+    let mut first = mail("t1", "Kestrel residency plan", SPEC, vec![], NOW - DAY);
+    first.thread_key = Some("thread-k".into());
+    // A reply that quotes everything and adds one line, in the same thread.
+    let mut reply = mail(
+        "t2",
+        "Re: Kestrel residency plan",
+        &format!("Agreed, ship it.\n\n> {SPEC}"),
+        vec![],
+        NOW,
+    );
+    reply.thread_key = Some("thread-k".into());
+    f.put("mail", vec![first, reply]);
+    let r = f.grab("Kestrel residency");
+    assert_eq!(
+        ids(&r),
+        vec![id("mail", "t1"), id("mail", "t2")],
+        "{:?}",
+        r.items
+    );
+}

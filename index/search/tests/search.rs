@@ -123,7 +123,10 @@ fn packing_never_exceeds_the_budget_and_counts_match_the_rendering() {
             doc(
                 &format!("d{i}"),
                 &format!("Report {i} on renewal"),
-                &"The renewal terms and pricing discussion continues here. ".repeat(10 + i * 7),
+                // Distinct texts: a repeated sentence would make them near-identical copies.
+                &(0..10 + i * 7)
+                    .map(|j| format!("The renewal terms of offer {i}-{j} and pricing discussion continue here. "))
+                    .collect::<String>(),
             )
         })
         .collect();

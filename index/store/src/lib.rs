@@ -15,6 +15,7 @@
 
 mod embed_inputs;
 mod render;
+mod sketch;
 mod tokens;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 pub use embed_inputs::EmbedInput;
 pub use render::{BLOCK_END, HeaderFields, PASSAGE_SEPARATOR, format_timestamp, item_header};
+pub use sketch::{NEAR_DUPLICATE_SIMILARITY, SKETCH_BANDS, Sketch};
 pub use tokens::{CHUNK_TARGET_TOKENS, ChunkSpan, TOKENIZER_NAME, TokenCounter, split_ranges};
 
 /// Version of the on-disk schema; bumped on incompatible changes.
@@ -95,6 +97,17 @@ pub struct PreparedItem {
     pub header_tokens: u32,
     /// Where quoted text starts in the body (a chunk boundary) and the tokens before it.
     pub fresh: Option<(usize, u32)>,
+    /// Near-duplicate sketch of the text (see [`sketch_of_body`]).
+    pub sketch: Option<Sketch>,
+}
+
+/// The near-duplicate sketch of a body: of its fresh text when that says enough on its own (a
+/// reply is not a copy of what it quotes), else of the whole (a forward is a copy).
+pub fn sketch_of_body(body: &str, quote_start: Option<usize>) -> Option<Sketch> {
+    quote_start
+        .and_then(|q| body.get(..q))
+        .and_then(Sketch::of)
+        .or_else(|| Sketch::of(body))
 }
 
 /// A batch made ready for [`Store::commit_batch`].
@@ -158,6 +171,7 @@ pub fn prepare_item(source: &str, item: Item, counter: &TokenCounter) -> Prepare
         people: &item.people,
     });
     let header_tokens = counter.count(&header) + counter.count(BLOCK_END);
+    let sketch = sketch_of_body(&item.body, fresh.map(|(q, _)| q));
     PreparedItem {
         id,
         item,
@@ -166,6 +180,7 @@ pub fn prepare_item(source: &str, item: Item, counter: &TokenCounter) -> Prepare
         tokens,
         header_tokens,
         fresh,
+        sketch,
     }
 }
 
@@ -270,6 +285,8 @@ pub struct ItemSize {
     pub thread_key: Option<String>,
     /// Byte offset where quoted text starts, and the tokens of the text before it.
     pub fresh: Option<(usize, u32)>,
+    /// Near-duplicate sketch; `None` for short texts.
+    pub sketch: Option<Sketch>,
 }
 
 /// Rows fetched per `IN (...)` query: well under SQLite's variable limit, and few distinct
@@ -417,6 +434,26 @@ impl Store {
                     "UPDATE items SET version = NULL WHERE kind IN ('event', 'task') AND deleted = 0",
                     [],
                 )?;
+                // 2 → 3 also added near-duplicate sketches, a function of the stored body.
+                tx.execute_batch("ALTER TABLE items ADD COLUMN sketch BLOB")?;
+                {
+                    let mut read = tx.prepare(
+                        "SELECT i.rowid, b.body, i.quote_start FROM items i
+                         JOIN item_bodies b ON b.item_rowid = i.rowid WHERE i.deleted = 0",
+                    )?;
+                    let mut write = tx.prepare("UPDATE items SET sketch = ?2 WHERE rowid = ?1")?;
+                    let mut rows = read.query([])?;
+                    while let Some(r) = rows.next()? {
+                        let rowid: i64 = r.get(0)?;
+                        let body: String = r.get(1)?;
+                        let quote: Option<i64> = r.get(2)?;
+                        if let Some(sketch) =
+                            sketch_of_body(&body, quote.and_then(|q| usize::try_from(q).ok()))
+                        {
+                            write.execute(params![rowid, sketch.to_bytes()])?;
+                        }
+                    }
+                }
                 tx.execute(
                     "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
                     params![SCHEMA_VERSION.to_string()],
@@ -677,6 +714,7 @@ fn upsert(
         now,
         p.fresh.map(|(q, _)| q as i64),
         p.fresh.map(|(_, t)| t),
+        p.sketch.map(|s| s.to_bytes()),
     ];
     let rowid = match existing {
         Some((rowid, ..)) => {
@@ -685,8 +723,8 @@ fn upsert(
                     locator = ?6, timestamp_ms = ?7, people = ?8, organizations = ?9,
                     fields = ?10, thread_key = ?11, version = ?12, content_hash = ?13, tokens = ?14,
                     header_tokens = ?15, updated_ms = ?16, quote_start = ?17, fresh_tokens = ?18,
-                    deleted = 0
-                 WHERE rowid = ?19",
+                    sketch = ?19, deleted = 0
+                 WHERE rowid = ?20",
                 rusqlite::params_from_iter(
                     values
                         .iter()
@@ -702,9 +740,9 @@ fn upsert(
             tx.execute(
                 "INSERT INTO items (id, source, external_id, kind, title, locator, timestamp_ms,
                     people, organizations, fields, thread_key, version, content_hash, tokens,
-                    header_tokens, updated_ms, quote_start, fresh_tokens)
+                    header_tokens, updated_ms, quote_start, fresh_tokens, sketch)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18)",
+                    ?17, ?18, ?19)",
                 values,
             )?;
             stats.inserted += 1;
@@ -791,7 +829,7 @@ fn tombstone(tx: &Transaction<'_>, source: &str, external_id: &str, now: i64) ->
     };
     tx.execute(
         "UPDATE items SET deleted = 1, tokens = 0, people = '[]', organizations = '[]',
-            fields = '[]', version = NULL, content_hash = '', updated_ms = ?2
+            fields = '[]', version = NULL, content_hash = '', sketch = NULL, updated_ms = ?2
          WHERE rowid = ?1",
         params![rowid, now],
     )?;
@@ -1135,7 +1173,7 @@ impl StoreReader {
             for part in rowids.chunks(IN_BATCH) {
                 let sql = format!(
                     "SELECT rowid, id, source, kind, timestamp_ms, tokens, header_tokens, thread_key,
-                        quote_start, fresh_tokens
+                        quote_start, fresh_tokens, sketch
                      FROM items WHERE deleted = 0 AND rowid IN ({})",
                     placeholders(part.len())
                 );
@@ -1157,6 +1195,12 @@ impl StoreReader {
                                 (Some(q), Some(t)) => Some((q as usize, t)),
                                 _ => None,
                             },
+                            sketch: r
+                                .get_ref(10)?
+                                .as_blob_or_null()
+                                .ok()
+                                .flatten()
+                                .and_then(Sketch::from_bytes),
                         },
                     );
                 }

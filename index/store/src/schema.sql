@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS items (
     header_tokens INTEGER NOT NULL, -- tokens of the rendered header and block end
     quote_start   INTEGER,          -- byte offset of quoted text in the body (a chunk boundary)
     fresh_tokens  INTEGER,          -- tokens of the body before quote_start
+    sketch        BLOB,             -- MinHash of the text's word shingles (near-duplicates)
     deleted       INTEGER NOT NULL DEFAULT 0,
     updated_ms    INTEGER NOT NULL,
     UNIQUE (source, external_id)

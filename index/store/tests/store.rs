@@ -552,7 +552,7 @@ fn a_schema_2_store_is_migrated_and_its_events_are_read_again() {
                 None,
                 &batch(
                     vec![series("s", vec![10, 20]), {
-                        let mut d = doc("d", "text");
+                        let mut d = doc("d", LONG_TEXT);
                         d.version = Some("mtime".into());
                         d
                     }],
@@ -566,7 +566,8 @@ fn a_schema_2_store_is_migrated_and_its_events_are_read_again() {
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE item_occurrences; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+            "DROP TABLE item_occurrences; ALTER TABLE items DROP COLUMN sketch;
+             UPDATE meta SET value = '2' WHERE key = 'schema_version';",
         )
         .unwrap();
     }
@@ -578,6 +579,14 @@ fn a_schema_2_store_is_migrated_and_its_events_are_read_again() {
     assert_eq!(versions.get("d"), Some(&Some("mtime".to_string())));
     let reader = store.reader().unwrap();
     assert!(reader.occurrences(&[1, 2]).unwrap().is_empty());
+    // Sketches are computed from the stored bodies during the migration.
+    let d = reader
+        .rowid_of(&ItemId::new("src", "d").to_string())
+        .unwrap()
+        .unwrap();
+    let sizes = reader.sizes(&[d]).unwrap();
+    assert_eq!(sizes[&d].sketch, ctx_store::Sketch::of(LONG_TEXT));
+    assert!(sizes[&d].sketch.is_some());
     drop(reader);
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -589,4 +598,40 @@ fn a_schema_2_store_is_migrated_and_its_events_are_read_again() {
         )
         .unwrap();
     assert_eq!(version, ctx_store::SCHEMA_VERSION.to_string());
+}
+
+const LONG_TEXT: &str = "The migration guide explains how the old export format maps onto the new \
+    schema, which fields were renamed, which ones were dropped because nobody used them, and how \
+    to verify afterwards that every record arrived intact with its attachments and history.";
+
+#[test]
+fn sketches_are_stored_for_long_texts_only_and_copies_share_them() {
+    let (_dir, mut store) = open();
+    store
+        .commit_batch(
+            "src",
+            None,
+            &batch(
+                vec![
+                    doc("long", LONG_TEXT),
+                    doc("copy", &LONG_TEXT.to_uppercase()),
+                    doc("short", "a short note"),
+                ],
+                vec![],
+                Some("1"),
+            ),
+        )
+        .unwrap();
+    let reader = store.reader().unwrap();
+    let rowid = |ext: &str| {
+        reader
+            .rowid_of(&ItemId::new("src", ext).to_string())
+            .unwrap()
+            .unwrap()
+    };
+    let (long, copy, short) = (rowid("long"), rowid("copy"), rowid("short"));
+    let sizes = reader.sizes(&[long, copy, short]).unwrap();
+    assert!(sizes[&long].sketch.is_some());
+    assert_eq!(sizes[&long].sketch, sizes[&copy].sketch);
+    assert_eq!(sizes[&short].sketch, None);
 }

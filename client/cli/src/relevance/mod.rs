@@ -398,7 +398,16 @@ async fn relevance(args: RelevanceArgs) -> Result<()> {
                         None => unresolved += 1,
                     }
                 }
-                let recall = related as f64 / truths[qi].len().max(1) as f64;
+                // A near-identical copy named on a packed item is in the window: its text is.
+                let mut copies_related = 0usize;
+                for id in response.items.iter().flat_map(|i| &i.duplicate_ids) {
+                    match resolver.resolve(&mut client, id).await? {
+                        Some(n) if truths[qi].contains(&n) => copies_related += 1,
+                        Some(_) => {}
+                        None => unresolved += 1,
+                    }
+                }
+                let recall = (related + copies_related) as f64 / truths[qi].len().max(1) as f64;
                 let precision = if response.items.is_empty() {
                     0.0
                 } else {
@@ -554,8 +563,10 @@ fn report(
         "Definitions: an *item* is what ctx stores — each mail message and each attachment, each \
          calendar series, each document, each CRM record. A thread is related as a whole: when \
          the model says a thread is about X, every message and attachment in it is related to X. \
-         **Recall** = related items in the window / related items; **precision** = related items \
-         in the window / items in the window (an empty window counts 0); both are averaged over \
+         **Recall** = related items in the window / related items (a near-identical copy left \
+         out and named on a packed item's `duplicate_ids` counts as in the window: its text \
+         is); **precision** = related items packed / items packed (an empty window counts 0); \
+         both are averaged over \
          queries. Paraphrase queries name a topic in other words (no shared keyword) and are \
          reported apart (they need semantic retrieval). Latency is the client's wall time of the \
          gRPC call over the Unix socket, one call per query, mode and budget.\n"
