@@ -178,8 +178,14 @@ impl Semantic {
         }
     }
 
+    /// Whether a query can get semantic candidates now (a model is loaded and vectors exist).
+    pub fn is_ready(&self) -> bool {
+        self.embedder.get().is_some() && self.index.read().map(|i| !i.is_empty()).unwrap_or(false)
+    }
+
     /// The items most similar to `query`, most similar first, with their similarity; empty when
     /// no model is loaded or nothing is embedded yet. Blocking (runs the model on the query).
+
     pub fn candidates(&self, query: &str, limit: usize) -> Vec<(i64, f32)> {
         let Some(embedder) = self.embedder.get() else {
             return Vec::new();

@@ -144,22 +144,38 @@ impl ContextService for ContextApi {
                 store: &engine.reader,
                 counter: &engine.counter,
             };
-            let semantic = engine
-                .semantic
-                .candidates(&req.query, crate::embedding::SEMANTIC_CANDIDATES);
-            let result = retriever.grab_with_semantic(
-                &GrabParams {
-                    query: req.query,
-                    token_budget: budget,
-                    filters,
-                    mode: match pb::RetrievalMode::try_from(req.mode) {
-                        Ok(pb::RetrievalMode::Bm25Only) => RetrievalMode::Bm25Only,
-                        _ => RetrievalMode::Full,
-                    },
-                    now_ms: None,
-                },
-                &semantic,
-            )?;
+            let wire_mode = pb::RetrievalMode::try_from(req.mode);
+            let mode = match wire_mode {
+                Ok(pb::RetrievalMode::Bm25Only) => RetrievalMode::Bm25Only,
+                _ => RetrievalMode::Full,
+            };
+            let use_semantic = mode == RetrievalMode::Full
+                && wire_mode != Ok(pb::RetrievalMode::NoSemantic)
+                && engine.semantic.is_ready();
+            let params = GrabParams {
+                query: req.query,
+                token_budget: budget,
+                filters,
+                mode,
+                now_ms: None,
+            };
+            // The query is embedded and the vectors scanned on a second thread while the
+            // keyword and graph signals are computed here: the semantic step then costs the
+            // difference, not the sum.
+            let result = std::thread::scope(|scope| {
+                let semantic = use_semantic.then(|| {
+                    scope.spawn(|| {
+                        engine
+                            .semantic
+                            .candidates(&params.query, crate::embedding::SEMANTIC_CANDIDATES)
+                    })
+                });
+                retriever.grab_with_deferred_semantic(&params, || {
+                    semantic
+                        .map(|h| h.join().unwrap_or_default())
+                        .unwrap_or_default()
+                })
+            })?;
             let freshness = engine.reader.freshness()?;
             Ok((result, freshness))
         })

@@ -194,6 +194,20 @@ impl Retriever<'_> {
         params: &GrabParams,
         semantic: &[(i64, f32)],
     ) -> Result<GrabResult> {
+        self.grab_with_deferred_semantic(params, || semantic.to_vec())
+    }
+
+    /// [`Retriever::grab_with_semantic`] where the semantic candidates are asked for only once
+    /// the keyword and graph signals are in (and only in full mode): a caller that computes them
+    /// on another thread (embedding the query, scanning the vectors) overlaps that work with
+    /// this one instead of adding to it.
+    pub fn grab_with_deferred_semantic(
+        &self,
+        params: &GrabParams,
+        semantic: impl FnOnce() -> Vec<(i64, f32)>,
+    ) -> Result<GrabResult> {
+        let mut semantic = Some(semantic);
+        let mut semantic_list: Vec<(i64, f32)> = Vec::new();
         let started = Instant::now();
         let budget = params.token_budget;
         let full = params.mode == RetrievalMode::Full;
@@ -349,6 +363,10 @@ impl Retriever<'_> {
             lists.extend(feedback);
             // Semantic neighbours: one more ranked list, related by themselves (a paraphrase
             // shares no keyword with the query); the caller passes only close ones.
+            if let Some(compute) = semantic.take() {
+                semantic_list = compute();
+            }
+            let semantic = &semantic_list;
             if !semantic.is_empty() {
                 ok.extend(semantic.iter().map(|(rowid, _)| *rowid));
                 lists.push(RankedList {
@@ -361,7 +379,7 @@ impl Retriever<'_> {
         }
         let mut reasons: HashMap<i64, Reasons> = HashMap::new();
         if full {
-            for &(rowid, similarity) in semantic {
+            for &(rowid, similarity) in &semantic_list {
                 reasons.entry(rowid).or_default().semantic = Some(similarity);
             }
         }

@@ -33,6 +33,9 @@ use world::{Category, Key, Source, World, WorldOptions};
 
 pub const SECTION_START: &str = "<!-- relevance-bench:start -->";
 pub const SECTION_END: &str = "<!-- relevance-bench:end -->";
+/// The section of a run with `--model`.
+pub const EMBEDDINGS_SECTION_START: &str = "<!-- relevance-bench-embeddings:start -->";
+pub const EMBEDDINGS_SECTION_END: &str = "<!-- relevance-bench-embeddings:end -->";
 
 const BUDGETS: [u32; 3] = [8192, 32_768, 131_072];
 const INGEST_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -71,6 +74,13 @@ pub struct RelevanceArgs {
     /// Print each query's recall and precision at 32K.
     #[arg(long)]
     pub verbose: bool,
+    /// Also embed everything with this model (`[embeddings] model`) and compare retrieval with
+    /// and without the semantic candidates (results go to their own section).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Background embedding threads with `--model`.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub embed_threads: u32,
 }
 
 pub fn run(args: RelevanceArgs) -> Result<()> {
@@ -184,6 +194,69 @@ async fn wait_for_ingest(
     }
 }
 
+/// What embedding everything took.
+struct EmbeddingRun {
+    took: Duration,
+    items: u64,
+    vectors: u64,
+    model_id: String,
+}
+
+/// Waits until the background embedder has embedded every item, printing progress.
+async fn wait_for_embeddings(
+    daemon: &mut bench::Daemon,
+    layout: &Layout,
+    client: &mut Client,
+) -> Result<EmbeddingRun> {
+    let started = Instant::now();
+    let mut reported = Instant::now();
+    loop {
+        daemon.check_alive(layout)?;
+        let status = client
+            .api()
+            .status(pb::StatusRequest {})
+            .await
+            .context("Status failed")?
+            .into_inner();
+        let e = status.embeddings.unwrap_or_default();
+        if e.state == "error" || !e.enabled {
+            bail!(
+                "semantic search is not running: {} {}",
+                e.note,
+                e.last_error
+            );
+        }
+        if e.state == "idle" && e.items_pending == 0 && e.items_embedded > 0 {
+            eprintln!(
+                "embeddings: {} items, {} vectors in {:.1} s",
+                e.items_embedded,
+                e.vectors,
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(EmbeddingRun {
+                took: started.elapsed(),
+                items: e.items_embedded,
+                vectors: e.vectors,
+                model_id: e.model_id,
+            });
+        }
+        if reported.elapsed() > Duration::from_secs(10) {
+            reported = Instant::now();
+            eprintln!(
+                "embeddings: {} embedded, {} pending, {:.1} chunks/s, state {}",
+                e.items_embedded, e.items_pending, e.chunks_per_second, e.state
+            );
+        }
+        if started.elapsed() > INGEST_TIMEOUT {
+            bail!(
+                "embedding did not finish within {} s",
+                INGEST_TIMEOUT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// The world's key of a stored item, from its source and external id.
 fn key_of(source: &str, external_id: &str) -> Option<Key> {
     let tail = external_id.rsplit('/').next().unwrap_or(external_id);
@@ -252,6 +325,8 @@ impl Resolver {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 enum Mode {
     Full,
+    /// Full retrieval without the semantic candidates (only run with `--model`).
+    NoSemantic,
     Bm25,
 }
 
@@ -259,6 +334,7 @@ impl Mode {
     fn label(self) -> &'static str {
         match self {
             Mode::Full => "ctx (full)",
+            Mode::NoSemantic => "ctx without embeddings",
             Mode::Bm25 => "BM25 only",
         }
     }
@@ -266,6 +342,7 @@ impl Mode {
     fn wire(self) -> i32 {
         match self {
             Mode::Full => pb::RetrievalMode::Full as i32,
+            Mode::NoSemantic => pb::RetrievalMode::NoSemantic as i32,
             Mode::Bm25 => pb::RetrievalMode::Bm25Only as i32,
         }
     }
@@ -334,6 +411,16 @@ async fn relevance(args: RelevanceArgs) -> Result<()> {
         generated.elapsed().as_secs_f64()
     );
     let config = write_config(&layout, args.crm)?;
+    if let Some(model) = &args.model {
+        let mut main = std::fs::read_to_string(&config)?;
+        let _ = write!(
+            main,
+            "\n[embeddings]\nmodel = {}\nthreads = {}\n",
+            bench::toml_string(model),
+            args.embed_threads.max(1)
+        );
+        std::fs::write(&config, main)?;
+    }
     let bench_args = BenchArgs {
         what: None,
         items: 0,
@@ -361,6 +448,15 @@ async fn relevance(args: RelevanceArgs) -> Result<()> {
         "ingest: {items} items stored and indexed in {:.1} s (the world has {expected})",
         ingest_took.as_secs_f64()
     );
+    let embedding = match &args.model {
+        Some(_) => Some(wait_for_embeddings(&mut daemon, &layout, &mut client).await?),
+        None => None,
+    };
+    let modes: &[Mode] = if args.model.is_some() {
+        &[Mode::Full, Mode::NoSemantic, Mode::Bm25]
+    } else {
+        &[Mode::Full, Mode::Bm25]
+    };
 
     let mut resolver = Resolver {
         by_key: world
@@ -379,7 +475,7 @@ async fn relevance(args: RelevanceArgs) -> Result<()> {
 
     // Warm-up, not recorded.
     for q in world.queries.iter().take(10) {
-        for mode in [Mode::Full, Mode::Bm25] {
+        for &mode in modes {
             grab(&mut client, &q.text, 32_768, mode).await?;
         }
     }
@@ -387,7 +483,7 @@ async fn relevance(args: RelevanceArgs) -> Result<()> {
     let mut verbose_lines = Vec::new();
     let mut unresolved = 0usize;
     for (qi, q) in world.queries.iter().enumerate() {
-        for mode in [Mode::Full, Mode::Bm25] {
+        for &mode in modes {
             for budget in BUDGETS {
                 let (client_us, response) = grab(&mut client, &q.text, budget, mode).await?;
                 let mut related = 0usize;
@@ -457,9 +553,15 @@ async fn relevance(args: RelevanceArgs) -> Result<()> {
         &desc,
         &truths,
         &cells,
+        embedding.as_ref(),
     );
     println!("{section}");
-    bench::write_marked_section(&args.output, &section, SECTION_START, SECTION_END)?;
+    let (start, end) = if args.model.is_some() {
+        (EMBEDDINGS_SECTION_START, EMBEDDINGS_SECTION_END)
+    } else {
+        (SECTION_START, SECTION_END)
+    };
+    bench::write_marked_section(&args.output, &section, start, end)?;
     eprintln!("results written to {}", args.output.display());
     if !args.keep {
         bench::remove_if_exists(&layout.root)?;
@@ -498,10 +600,24 @@ fn report(
     daemon: &str,
     truths: &[HashSet<usize>],
     cells: &BTreeMap<(Mode, u32), Cell>,
+    embedding: Option<&EmbeddingRun>,
 ) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "{SECTION_START}");
-    let _ = writeln!(o, "## Relevance benchmark (`ctx bench relevance`)\n");
+    let modes: Vec<Mode> = {
+        let mut m: Vec<Mode> = cells.keys().map(|(mode, _)| *mode).collect();
+        m.dedup();
+        m
+    };
+    if embedding.is_some() {
+        let _ = writeln!(o, "{EMBEDDINGS_SECTION_START}");
+        let _ = writeln!(
+            o,
+            "## Relevance benchmark with embeddings (`ctx bench relevance --model`)\n"
+        );
+    } else {
+        let _ = writeln!(o, "{SECTION_START}");
+        let _ = writeln!(o, "## Relevance benchmark (`ctx bench relevance`)\n");
+    }
     let _ = writeln!(
         o,
         "Generated by `ctx bench relevance`; rerun it to replace this section. Measured {} on {}; {} build.\n",
@@ -514,6 +630,21 @@ fn report(
         }
     );
     let _ = writeln!(o, "Command: `{}`\n", bench::command_line());
+    if let (Some(e), Some(model)) = (embedding, &args.model) {
+        let _ = writeln!(
+            o,
+            "Embeddings: model `{}` (id {}), {} background threads; {} items ({} chunk vectors) \
+             embedded in {:.1} s after ingest, before any query. `ctx (full)` fuses the semantic \
+             candidates; `ctx without embeddings` is the same daemon asked with \
+             `RETRIEVAL_MODE_NO_SEMANTIC` (keyword + entity graph).\n",
+            model.display(),
+            e.model_id,
+            args.embed_threads.max(1),
+            e.items,
+            e.vectors,
+            e.took.as_secs_f64()
+        );
+    }
     if let Some(load) = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_string))
@@ -596,10 +727,10 @@ fn report(
     }
     let _ = writeln!(o, "\n### Recall / precision by query category at 32K\n");
     let _ = write!(o, "| category | queries |");
-    for mode in [Mode::Full, Mode::Bm25] {
+    for mode in &modes {
         let _ = write!(o, " {} recall | {} precision |", mode.label(), mode.label());
     }
-    let _ = writeln!(o, "\n|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(o, "\n|---|---:|{}", "---:|---:|".repeat(modes.len()));
     for category in Category::ALL {
         let n = world
             .queries
@@ -610,7 +741,7 @@ fn report(
             continue;
         }
         let _ = write!(o, "| {} | {n} |", category.label());
-        for mode in [Mode::Full, Mode::Bm25] {
+        for &mode in &modes {
             let cell = &cells[&(mode, 32_768)];
             let of = |s: &Sample| s.category == category;
             let _ = write!(
@@ -669,7 +800,15 @@ fn report(
          ranking changes against a fixed yardstick, they are not a claim about any real \
          mailbox."
     );
-    let _ = write!(o, "{SECTION_END}");
+    let _ = write!(
+        o,
+        "{}",
+        if embedding.is_some() {
+            EMBEDDINGS_SECTION_END
+        } else {
+            SECTION_END
+        }
+    );
     o
 }
 
