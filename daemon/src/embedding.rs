@@ -80,6 +80,10 @@ pub struct EmbedProgress {
     pub chunks_per_second: f64,
     /// Items embedded since the daemon started (0 after a restart with nothing changed).
     pub embedded_this_run: u64,
+    /// Chunks given to the model since the daemon started, and chunks of changed items whose
+    /// text had not changed (their vectors were kept).
+    pub chunks_embedded_this_run: u64,
+    pub chunks_reused_this_run: u64,
     pub last_error: Option<String>,
     pub last_error_ms: Option<i64>,
 }
@@ -468,25 +472,56 @@ impl Semantic {
                 continue;
             }
             self.yield_to_others();
-            let texts: Vec<String> = inputs
-                .iter()
-                .flat_map(|input| {
-                    let title = input.title.clone();
-                    let mut texts: Vec<String> = input
-                        .chunks
-                        .iter()
-                        .take(MAX_CHUNKS_PER_ITEM)
-                        .enumerate()
-                        .map(|(ord, c)| ctx_embed::chunk_text(&title, ord, &c.text))
-                        .collect();
-                    if texts.is_empty() {
-                        texts.push(title);
+            // The texts of each item's chunks; a chunk whose text the item had before keeps
+            // its vector, so an edit re-embeds only what it changed.
+            let mut per_item: Vec<Vec<(u64, Option<Vec<f32>>)>> = Vec::with_capacity(inputs.len());
+            let mut texts: Vec<String> = Vec::new();
+            let mut reused = 0u64;
+            for input in &inputs {
+                let title = input.title.clone();
+                let mut item_texts: Vec<String> = input
+                    .chunks
+                    .iter()
+                    .take(MAX_CHUNKS_PER_ITEM)
+                    .enumerate()
+                    .map(|(ord, c)| ctx_embed::chunk_text(&title, ord, &c.text))
+                    .collect();
+                if item_texts.is_empty() {
+                    item_texts.push(title);
+                }
+                let previous: HashMap<u64, Vec<f32>> = if hashes.contains_key(&input.rowid) {
+                    file.chunk_vectors(input.rowid)
+                        .map_err(|e| err(&e))?
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect()
+                } else {
+                    HashMap::new()
+                };
+                let mut slots = Vec::with_capacity(item_texts.len());
+                for text in item_texts {
+                    let hash = ctx_embed::text_hash(&text);
+                    // Equal texts have equal vectors, so a repeated chunk may reuse one too.
+                    match previous.get(&hash).cloned() {
+                        Some(vector) => {
+                            reused += 1;
+                            slots.push((hash, Some(vector)));
+                        }
+                        None => {
+                            slots.push((hash, None));
+                            texts.push(text);
+                        }
                     }
-                    texts
-                })
-                .collect();
+                }
+                per_item.push(slots);
+            }
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let vectors = match pool.install(|| embedder.embed_sorted(&refs, batch_size)) {
+            let computed = if refs.is_empty() {
+                Ok(Vec::new())
+            } else {
+                pool.install(|| embedder.embed_sorted(&refs, batch_size))
+            };
+            let vectors = match computed {
                 Ok(v) => v,
                 Err(e) => {
                     // One bad batch must not stop the rest: skip these items, say so.
@@ -501,12 +536,21 @@ impl Semantic {
             let mut rows = vectors.into_iter();
             let upserts: Vec<StoredVectors> = inputs
                 .into_iter()
-                .map(|input| {
-                    let n = input.chunks.len().clamp(1, MAX_CHUNKS_PER_ITEM);
+                .zip(per_item)
+                .map(|(input, slots)| {
+                    let mut vectors = Vec::with_capacity(slots.len());
+                    let mut chunk_hashes = Vec::with_capacity(slots.len());
+                    for (hash, kept) in slots {
+                        if let Some(vector) = kept.or_else(|| rows.next()) {
+                            vectors.push(vector);
+                            chunk_hashes.push(hash);
+                        }
+                    }
                     StoredVectors {
                         item_rowid: input.rowid,
                         content_hash: input.content_hash,
-                        vectors: rows.by_ref().take(n).collect(),
+                        vectors,
+                        chunk_hashes,
                     }
                 })
                 .collect();
@@ -538,6 +582,8 @@ impl Semantic {
                 p.vectors = self.index.read().map(|i| i.len() as u64).unwrap_or(0);
                 p.chunks_per_second = rate;
                 p.embedded_this_run += embedded_now;
+                p.chunks_embedded_this_run += refs.len() as u64;
+                p.chunks_reused_this_run += reused;
             });
             // Stop promptly on shutdown; what is written is durable.
             if let Ok(true) = wake.try_recv() {

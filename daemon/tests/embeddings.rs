@@ -201,6 +201,54 @@ async fn items_are_embedded_in_the_background_and_only_changes_after_a_restart()
     daemon.stop().await;
 }
 
+/// A paragraph of distinct words, so that chunks differ from each other.
+fn paragraph(n: usize) -> String {
+    (0..60)
+        .map(|w| format!("w{n}x{w}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+        + ".\n\n"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_re_embeds_only_the_chunks_whose_text_changed() {
+    let models = tempfile::tempdir().unwrap();
+    let model = tiny_model(models.path(), 3);
+    let setup = Setup::new(Some(&model));
+    let head = "# Handbook\n\n".to_string();
+    let body: String = (0..30).map(paragraph).collect();
+    setup.doc("handbook.md", &format!("{head}{body}"));
+    let (daemon, mut client) = setup.start().await;
+    let s = wait_embedded(&mut client, 1, Duration::from_secs(120)).await;
+    let chunks = s.embeddings.unwrap().vectors;
+    assert!(chunks >= 4, "several chunks: {chunks}");
+    let p = daemon.engine().semantic.progress();
+    assert_eq!(
+        (p.chunks_embedded_this_run, p.chunks_reused_this_run),
+        (chunks, 0)
+    );
+
+    // Only the last paragraph changes: the chunks before it keep their vectors.
+    let edited: String = (0..29).map(paragraph).collect::<String>() + "a new closing line.\n";
+    setup.doc("handbook.md", &format!("{head}{edited}"));
+    let started = Instant::now();
+    let p = loop {
+        let p = daemon.engine().semantic.progress();
+        if p.embedded_this_run == 2 && p.state == "idle" {
+            break p;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{p:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let changed = p.chunks_embedded_this_run - chunks;
+    assert_eq!(changed, 1, "only the last chunk is embedded again: {p:?}");
+    assert_eq!(p.chunks_reused_this_run, chunks - 1, "{p:?}");
+    // The search matrix holds the item's vectors once, not old and new.
+    let s = status(&mut client).await;
+    assert_eq!(s.embeddings.unwrap().vectors, chunks);
+    daemon.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_model_is_reported_and_keyword_search_still_works() {
     let models = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::{EmbedError, Result};
 
 /// Bump when the layout of `vectors.sqlite` changes: older files are emptied and rebuilt.
-pub const VECTOR_FORMAT_VERSION: i64 = 1;
+pub const VECTOR_FORMAT_VERSION: i64 = 2;
 
 /// File name of the projection inside the data directory.
 pub const VECTOR_FILE_NAME: &str = "vectors.sqlite";
@@ -31,6 +31,9 @@ pub struct StoredVectors {
     pub item_rowid: i64,
     pub content_hash: String,
     pub vectors: Vec<Vec<f32>>,
+    /// [`crate::text_hash`] of the text each vector was computed from, so that a changed
+    /// item re-embeds only the chunks whose text changed.
+    pub chunk_hashes: Vec<u64>,
 }
 
 /// `vectors.sqlite`, written by one worker.
@@ -45,7 +48,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITH
 CREATE TABLE IF NOT EXISTS item_vectors (
     item_rowid   INTEGER PRIMARY KEY,
     content_hash TEXT NOT NULL,
-    vectors      BLOB NOT NULL
+    vectors      BLOB NOT NULL,
+    chunk_hashes BLOB NOT NULL
 );
 ";
 
@@ -120,7 +124,9 @@ impl VectorFile {
             None => VectorFileState::Existing,
             Some(reason) => {
                 let tx = file.conn.transaction()?;
-                tx.execute("DELETE FROM item_vectors", [])?;
+                // Recreated, not just emptied: an older format's table has other columns.
+                tx.execute_batch("DROP TABLE IF EXISTS item_vectors")?;
+                tx.execute_batch(SCHEMA)?;
                 tx.execute("DELETE FROM meta", [])?;
                 for (k, v) in [
                     ("format_version", VECTOR_FORMAT_VERSION.to_string()),
@@ -181,23 +187,43 @@ impl VectorFile {
     /// A blob of the wrong length is skipped and reported, and its item embedded again.
     pub fn for_each(&self, mut f: impl FnMut(StoredVectors)) -> Result<Vec<i64>> {
         let mut stmt = self.conn.prepare(
-            "SELECT item_rowid, content_hash, vectors FROM item_vectors ORDER BY item_rowid",
+            "SELECT item_rowid, content_hash, vectors, chunk_hashes FROM item_vectors
+             ORDER BY item_rowid",
         )?;
         let mut rows = stmt.query([])?;
         let mut broken = Vec::new();
         while let Some(row) = rows.next()? {
             let item_rowid: i64 = row.get(0)?;
             let blob: Vec<u8> = row.get(2)?;
-            match decode_vectors(&blob, self.dim) {
-                Some(vectors) => f(StoredVectors {
-                    item_rowid,
-                    content_hash: row.get(1)?,
-                    vectors,
-                }),
-                None => broken.push(item_rowid),
+            let hashes: Vec<u8> = row.get(3)?;
+            match (decode_vectors(&blob, self.dim), decode_hashes(&hashes)) {
+                (Some(vectors), Some(chunk_hashes)) if chunk_hashes.len() == vectors.len() => {
+                    f(StoredVectors {
+                        item_rowid,
+                        content_hash: row.get(1)?,
+                        vectors,
+                        chunk_hashes,
+                    })
+                }
+                _ => broken.push(item_rowid),
             }
         }
         Ok(broken)
+    }
+
+    /// The stored vectors of one item with the hash of each one's text (for reuse when the
+    /// item changes); `None` when it has none.
+    pub fn chunk_vectors(&self, item_rowid: i64) -> Result<Option<Vec<(u64, Vec<f32>)>>> {
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT vectors, chunk_hashes FROM item_vectors WHERE item_rowid = ?1")?
+            .query_row([item_rowid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(row.and_then(|(blob, hashes)| {
+            let vectors = decode_vectors(&blob, self.dim)?;
+            let hashes = decode_hashes(&hashes)?;
+            (hashes.len() == vectors.len()).then(|| hashes.into_iter().zip(vectors).collect())
+        }))
     }
 
     /// Writes the vectors of several items and removes others, in one transaction.
@@ -205,15 +231,22 @@ impl VectorFile {
         let tx = self.conn.transaction()?;
         {
             let mut put = tx.prepare_cached(
-                "INSERT INTO item_vectors (item_rowid, content_hash, vectors) VALUES (?1, ?2, ?3)
+                "INSERT INTO item_vectors (item_rowid, content_hash, vectors, chunk_hashes)
+                 VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (item_rowid) DO UPDATE SET content_hash = excluded.content_hash,
-                 vectors = excluded.vectors",
+                 vectors = excluded.vectors, chunk_hashes = excluded.chunk_hashes",
             )?;
             for u in upserts {
+                let hashes: Vec<u8> = u
+                    .chunk_hashes
+                    .iter()
+                    .flat_map(|h| h.to_le_bytes())
+                    .collect();
                 put.execute(params![
                     u.item_rowid,
                     u.content_hash,
-                    encode_vectors(&u.vectors)
+                    encode_vectors(&u.vectors),
+                    hashes
                 ])?;
             }
             let mut del = tx.prepare_cached("DELETE FROM item_vectors WHERE item_rowid = ?1")?;
@@ -233,6 +266,17 @@ impl VectorFile {
                 r.get::<_, i64>(0)
             })? as u64)
     }
+}
+
+fn decode_hashes(blob: &[u8]) -> Option<Vec<u64>> {
+    if !blob.len().is_multiple_of(8) {
+        return None;
+    }
+    Some(
+        blob.chunks_exact(8)
+            .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect(),
+    )
 }
 
 /// Vectors as one little-endian `f32` blob.

@@ -70,6 +70,18 @@ pub fn chunk_text(title: &str, ord: usize, chunk: &str) -> String {
     }
 }
 
+/// A stable 64-bit hash (FNV-1a) of a text given to the model: equal hashes let a changed
+/// item keep the vectors of its unchanged chunks. Defined here, not by `std`, because it is
+/// stored.
+pub fn text_hash(text: &str) -> u64 {
+    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ fn item(rowid: i64, hash: &str, n: usize) -> StoredVectors {
                     .collect()
             })
             .collect(),
+        chunk_hashes: (0..n).map(|k| rowid as u64 * 100 + k as u64).collect(),
     }
 }
 
@@ -87,4 +88,46 @@ fn blobs_round_trip_and_bad_lengths_are_refused() {
     assert_eq!(decode_vectors(&encode_vectors(&v), 3), Some(v));
     assert_eq!(decode_vectors(&[0u8; 10], 3), None);
     assert_eq!(decode_vectors(&[], 3), Some(vec![]));
+}
+
+#[test]
+fn chunk_vectors_come_back_with_the_hash_of_their_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("vectors.sqlite");
+    let (mut file, _) = VectorFile::open(&path, "model-a", 4).unwrap();
+    file.apply(&[item(3, "h3", 2)], &[]).unwrap();
+    let stored = file.chunk_vectors(3).unwrap().unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].0, 300);
+    assert_eq!(stored[1].0, 301);
+    assert_eq!(stored[1].1, item(3, "h3", 2).vectors[1]);
+    assert_eq!(file.chunk_vectors(4).unwrap(), None);
+}
+
+#[test]
+fn a_file_of_the_first_format_is_rebuilt_with_chunk_hashes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("vectors.sqlite");
+    {
+        // Format 1: no chunk hashes.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+             CREATE TABLE item_vectors (item_rowid INTEGER PRIMARY KEY, content_hash TEXT NOT NULL,
+                vectors BLOB NOT NULL);
+             INSERT INTO meta VALUES ('format_version', '1'), ('model_id', 'model-a'), ('dim', '4'),
+                ('applied_seq', '7');
+             INSERT INTO item_vectors VALUES (1, 'h', x'0000803f0000803f0000803f0000803f');",
+        )
+        .unwrap();
+    }
+    let (mut file, state) = VectorFile::open(&path, "model-a", 4).unwrap();
+    assert!(
+        matches!(&state, VectorFileState::Fresh { reason } if reason.contains("vector format 1")),
+        "{state:?}"
+    );
+    assert!(all(&file).is_empty());
+    assert_eq!(file.applied_seq().unwrap(), 0);
+    file.apply(&[item(1, "h1", 1)], &[]).unwrap();
+    assert_eq!(all(&file), vec![item(1, "h1", 1)]);
 }
