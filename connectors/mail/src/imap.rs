@@ -385,27 +385,70 @@ struct Caps {
     qresync: bool,
 }
 
+/// The client side of `AUTHENTICATE XOAUTH2` (Google's and Microsoft's SASL mechanism): the first
+/// (empty) challenge is answered with `user=U^Aauth=Bearer T^A^A`. A refused token gets a second
+/// challenge, a JSON error (`{"status":"401",...}`), which must be answered with an empty line,
+/// not with the token again; the server then ends the command with NO. The error is kept for
+/// the message.
 struct XOAuth2<'a> {
     user: &'a str,
     token: &'a str,
+    sent: bool,
+    server_error: Option<String>,
 }
 
-impl async_imap::Authenticator for XOAuth2<'_> {
-    type Response = String;
-    fn process(&mut self, _challenge: &[u8]) -> String {
-        format!("user={}\x01auth=Bearer {}\x01\x01", self.user, self.token)
+impl<'a> XOAuth2<'a> {
+    fn new(user: &'a str, token: &'a str) -> Self {
+        XOAuth2 {
+            user,
+            token,
+            sent: false,
+            server_error: None,
+        }
     }
 }
 
-fn login_error(e: async_imap::error::Error) -> ConnectorError {
+impl async_imap::Authenticator for &mut XOAuth2<'_> {
+    type Response = String;
+    fn process(&mut self, challenge: &[u8]) -> String {
+        if !self.sent {
+            self.sent = true;
+            return format!("user={}\x01auth=Bearer {}\x01\x01", self.user, self.token);
+        }
+        let text: String = String::from_utf8_lossy(challenge)
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        if !text.is_empty() {
+            self.server_error = Some(text);
+        }
+        String::new()
+    }
+}
+
+fn login_error(
+    e: async_imap::error::Error,
+    auth: ImapAuth,
+    sasl_error: Option<&str>,
+) -> ConnectorError {
     match &e {
         async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text)
             if !text.contains("UNAVAILABLE") && !text.contains("INUSE") =>
         {
-            ConnectorError::new(
-                ErrorKind::Auth,
-                format!("imap login rejected by the server: {text}"),
-            )
+            let message = match auth {
+                ImapAuth::Password => format!("imap login rejected by the server: {text}"),
+                ImapAuth::XOAuth2 => format!(
+                    "imap login rejected by the server (AUTHENTICATE XOAUTH2): {text}{}; the \
+                     access token may have expired, been revoked or lack the mail scope (use a \
+                     `token_command` that prints a fresh access token each time it runs)",
+                    match sasl_error {
+                        Some(json) => format!(" (SASL error {json})"),
+                        None => String::new(),
+                    }
+                ),
+            };
+            ConnectorError::new(ErrorKind::Auth, message)
         }
         _ => transient("login", e),
     }
@@ -472,26 +515,22 @@ async fn connect(opts: &ImapOptions) -> Result<(ImapSession, Caps), ConnectorErr
         .await
         .map_err(|e| ConnectorError::transient("imap secret task failed").with_source(e))?
         .map_err(|e| {
-            ConnectorError::new(
-                ErrorKind::Auth,
-                format!("cannot get the imap password: {e}"),
-            )
+            let what = match opts.auth {
+                ImapAuth::Password => "password",
+                ImapAuth::XOAuth2 => "access token",
+            };
+            ConnectorError::new(ErrorKind::Auth, format!("cannot get the imap {what}: {e}"))
         })?;
     let mut session = match opts.auth {
         ImapAuth::Password => client
             .login(&opts.user, &secret)
             .await
-            .map_err(|(e, _)| login_error(e))?,
-        ImapAuth::XOAuth2 => client
-            .authenticate(
-                "XOAUTH2",
-                XOAuth2 {
-                    user: &opts.user,
-                    token: &secret,
-                },
-            )
-            .await
-            .map_err(|(e, _)| login_error(e))?,
+            .map_err(|(e, _)| login_error(e, opts.auth, None))?,
+        ImapAuth::XOAuth2 => {
+            let mut sasl = XOAuth2::new(&opts.user, &secret);
+            let result = client.authenticate("XOAUTH2", &mut sasl).await;
+            result.map_err(|(e, _)| login_error(e, opts.auth, sasl.server_error.as_deref()))?
+        }
     };
     drop(secret);
     let caps = session
@@ -1719,6 +1758,38 @@ mod tests {
                 .folders
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn xoauth2_sends_the_token_once_and_answers_an_error_with_an_empty_line() {
+        use async_imap::Authenticator;
+        let mut sasl = XOAuth2::new("me@example.com", "ya29.token");
+        assert_eq!(
+            (&mut sasl).process(b""),
+            "user=me@example.com\x01auth=Bearer ya29.token\x01\x01"
+        );
+        let error = br#"{"status":"401","schemes":"bearer","scope":"mail"}"#;
+        assert_eq!(
+            (&mut sasl).process(error),
+            "",
+            "the token must not be sent again"
+        );
+        assert_eq!(
+            sasl.server_error.as_deref(),
+            Some(r#"{"status":"401","schemes":"bearer","scope":"mail"}"#)
+        );
+        let err = login_error(
+            async_imap::error::Error::No("[AUTHENTICATIONFAILED] Authentication failed.".into()),
+            ImapAuth::XOAuth2,
+            sasl.server_error.as_deref(),
+        );
+        assert_eq!(err.kind, ErrorKind::Auth);
+        assert!(
+            err.message.contains(r#"{"status":"401""#),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("ya29.token"), "{}", err.message);
     }
 
     #[test]

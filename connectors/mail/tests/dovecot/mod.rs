@@ -173,16 +173,23 @@ fn open_path(dir: &Path) {
 
 impl Dovecot {
     pub fn start() -> Self {
-        Self::start_with(false)
+        Self::start_with(false, None)
+    }
+
+    /// A server that also accepts `AUTHENTICATE XOAUTH2` / `OAUTHBEARER`: Dovecot's `oauth2`
+    /// passdb checks each bearer token by POSTing `token=...` to `introspection_url` (RFC 7662:
+    /// it wants `{"active": true, "username": "alice"}`). `LOGIN` with [`PASSWORD`] still works.
+    pub fn start_oauth2(introspection_url: &str) -> Self {
+        Self::start_with(false, Some(introspection_url))
     }
 
     /// A server with a certificate signed by a throw-away CA ([`Dovecot::tls`]): STARTTLS on
     /// [`Dovecot::port`], implicit TLS on [`Dovecot::tls_port`].
     pub fn start_tls() -> Self {
-        Self::start_with(true)
+        Self::start_with(true, None)
     }
 
-    fn start_with(tls: bool) -> Self {
+    fn start_with(tls: bool, oauth2: Option<&str>) -> Self {
         require_dovecot();
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().canonicalize().expect("canonical tempdir");
@@ -192,6 +199,17 @@ impl Dovecot {
         }
         std::fs::write(root.join("passwd"), format!("{USER}:{{PLAIN}}{PASSWORD}\n"))
             .expect("passwd");
+        if let Some(url) = oauth2 {
+            std::fs::write(
+                root.join("dovecot-oauth2.conf.ext"),
+                format!(
+                    "introspection_url = {url}\nintrospection_mode = post\n\
+                     force_introspection = yes\nusername_attribute = username\n\
+                     active_attribute = active\nactive_value = true\ntimeout_msecs = 10000\n"
+                ),
+            )
+            .expect("dovecot-oauth2.conf.ext");
+        }
         run(Command::new("chown")
             .arg("-R")
             .arg("dovecot:dovecot")
@@ -220,6 +238,21 @@ impl Dovecot {
                         "ssl = yes\nssl_cert = <@ROOT@/tls/server.pem\nssl_key = <@ROOT@/tls/server.key",
                     )
                     .replace("port = 0", &format!("port = {}", server.tls_port));
+            }
+            if oauth2.is_some() {
+                // The oauth2 passdb answers the bearer mechanisms, passwd-file the others.
+                text = text
+                    .replace(
+                        "auth_mechanisms = plain login",
+                        "auth_mechanisms = plain login xoauth2 oauthbearer",
+                    )
+                    .replace(
+                        "passdb {\n  driver = passwd-file\n",
+                        "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  \
+                         args = @ROOT@/dovecot-oauth2.conf.ext\n}\n\
+                         passdb {\n  driver = passwd-file\n  mechanisms = plain login\n",
+                    );
+                assert!(text.contains("driver = oauth2"), "template changed: {text}");
             }
             let text = text
                 .replace("@ROOT@", server.root.to_str().expect("utf-8 path"))
