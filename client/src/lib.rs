@@ -51,6 +51,8 @@ pub enum ClientError {
     Address(String),
     #[error("{}", describe_status(.0))]
     Status(#[from] tonic::Status),
+    #[error("ctxd's stream ended early: {0}")]
+    Incomplete(String),
 }
 
 fn describe_status(status: &tonic::Status) -> String {
@@ -138,8 +140,96 @@ impl Client {
         &mut self.api
     }
 
+    /// `GrabEverythingRelatedStream`: the packed items as the daemon renders them, then the
+    /// summary. Errors of the request itself (a budget above the maximum, an unknown kind)
+    /// come here, as from the unary call.
+    pub async fn grab_stream(
+        &mut self,
+        request: pb::GrabRequest,
+    ) -> Result<GrabStream, ClientError> {
+        let inner = self
+            .api
+            .grab_everything_related_stream(request)
+            .await?
+            .into_inner();
+        Ok(GrabStream { inner, done: false })
+    }
+
     /// The underlying channel (for health checks or other services on the same connection).
     pub fn channel(&self) -> Channel {
         self.channel.clone()
+    }
+}
+
+/// One message of a [`GrabStream`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum GrabEvent {
+    /// A packed item and its rendering (`markdown`), in pack order.
+    Item(pb::GrabStreamItem),
+    /// The totals, last.
+    Summary(pb::GrabSummary),
+}
+
+/// A `GrabEverythingRelatedStream` call in progress. Dropping it cancels the call.
+pub struct GrabStream {
+    inner: tonic::Streaming<pb::GrabStreamMessage>,
+    done: bool,
+}
+
+impl GrabStream {
+    /// The next item, then the summary, then `None`. A stream that ends before its summary is
+    /// an error ([`ClientError::Incomplete`]).
+    pub async fn next(&mut self) -> Result<Option<GrabEvent>, ClientError> {
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            let Some(message) = self.inner.message().await? else {
+                self.done = true;
+                return Err(ClientError::Incomplete("no summary".into()));
+            };
+            match message.message {
+                Some(pb::grab_stream_message::Message::Item(item)) => {
+                    return Ok(Some(GrabEvent::Item(item)));
+                }
+                Some(pb::grab_stream_message::Message::Summary(summary)) => {
+                    self.done = true;
+                    return Ok(Some(GrabEvent::Summary(summary)));
+                }
+                // A message kind of a newer daemon.
+                None => continue,
+            }
+        }
+    }
+
+    /// Reads the whole stream into what the unary call returns: the items, their renderings
+    /// concatenated as `markdown`, and the summary's totals.
+    pub async fn collect(mut self) -> Result<pb::GrabResponse, ClientError> {
+        let mut response = pb::GrabResponse::default();
+        while let Some(event) = self.next().await? {
+            match event {
+                GrabEvent::Item(item) => {
+                    response.markdown.push_str(&item.markdown);
+                    response.items.extend(item.item);
+                }
+                GrabEvent::Summary(s) => {
+                    if s.items as usize != response.items.len() {
+                        return Err(ClientError::Incomplete(format!(
+                            "{} items received, the summary says {}",
+                            response.items.len(),
+                            s.items
+                        )));
+                    }
+                    response.tokens_used = s.tokens_used;
+                    response.token_budget = s.token_budget;
+                    response.candidates = s.candidates;
+                    response.took_us = s.took_us;
+                    response.cut = s.cut;
+                    response.freshness = s.freshness;
+                    response.tokenizer = s.tokenizer;
+                }
+            }
+        }
+        Ok(response)
     }
 }

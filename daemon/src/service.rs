@@ -1,13 +1,17 @@
 //! The `ctx.v1.ContextService` implementation: wire types in, engine calls on blocking threads,
 //! wire types out. Errors become gRPC status codes in one place ([`to_status`]).
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
 use ctx_connector_api::ItemKind;
 use ctx_proto::v1::context_service_server::ContextService;
 use ctx_proto::v1::{self as pb};
-use ctx_search::{Filters, GrabParams, RetrievalMode, Retriever, query_terms};
+use ctx_search::{
+    Filters, GrabParams, GrabSummary, PackedItem, RetrievalMode, Retriever, query_terms,
+};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::DaemonError;
@@ -23,6 +27,132 @@ impl ContextApi {
     pub fn new(engine: Arc<Engine>) -> Self {
         ContextApi { engine }
     }
+}
+
+/// Messages of a GrabEverythingRelatedStream buffered ahead of a slow reader.
+const STREAM_BUFFER: usize = 32;
+
+/// A validated GrabEverythingRelated request, ready to run on a blocking thread.
+struct Grab {
+    params: GrabParams,
+    use_semantic: bool,
+}
+
+impl ContextApi {
+    /// Checks a request (budget, filters, mode) the same way for the unary and the streaming
+    /// call.
+    fn prepare_grab(&self, req: pb::GrabRequest) -> Result<Grab, Status> {
+        let budget = if req.token_budget == 0 {
+            self.engine.default_budget
+        } else {
+            req.token_budget
+        };
+        if budget > self.engine.max_budget {
+            return Err(to_status(DaemonError::InvalidArgument(format!(
+                "token_budget {budget} is above the maximum of {}",
+                self.engine.max_budget
+            ))));
+        }
+        let filters = filters_from(req.filters).map_err(to_status)?;
+        let wire_mode = pb::RetrievalMode::try_from(req.mode);
+        let mode = match wire_mode {
+            Ok(pb::RetrievalMode::Bm25Only) => RetrievalMode::Bm25Only,
+            _ => RetrievalMode::Full,
+        };
+        let use_semantic = mode == RetrievalMode::Full
+            && wire_mode != Ok(pb::RetrievalMode::NoSemantic)
+            && self.engine.semantic.is_ready();
+        Ok(Grab {
+            params: GrabParams {
+                query: req.query,
+                token_budget: budget,
+                filters,
+                mode,
+                now_ms: None,
+            },
+            use_semantic,
+        })
+    }
+}
+
+impl Grab {
+    /// Retrieves and packs, handing each item to `sink` in pack order; then the sources'
+    /// freshness. Blocking.
+    fn run(
+        self,
+        engine: &Engine,
+        sink: impl FnMut(PackedItem) -> ControlFlow<()>,
+    ) -> Result<(GrabSummary, Vec<(String, Option<i64>)>), DaemonError> {
+        let _busy = engine.activity.query();
+        let retriever = Retriever {
+            index: &engine.index,
+            store: &engine.reader,
+            counter: &engine.counter,
+        };
+        let params = self.params;
+        // The query is embedded and the vectors scanned on a second thread while the keyword
+        // and graph signals are computed here: the semantic step then costs the difference,
+        // not the sum.
+        let summary = std::thread::scope(|scope| {
+            let semantic = self.use_semantic.then(|| {
+                scope.spawn(|| {
+                    engine
+                        .semantic
+                        .candidates(&params.query, crate::embedding::SEMANTIC_CANDIDATES)
+                })
+            });
+            retriever.grab_each_with_deferred_semantic(
+                &params,
+                || {
+                    semantic
+                        .map(|h| h.join().unwrap_or_default())
+                        .unwrap_or_default()
+                },
+                sink,
+            )
+        })?;
+        let freshness = engine.reader.freshness()?;
+        Ok((summary, freshness))
+    }
+}
+
+fn context_item(i: PackedItem) -> pb::ContextItem {
+    pb::ContextItem {
+        id: i.id,
+        kind: i.kind.as_str().to_string(),
+        source: i.source,
+        title: i.title,
+        locator: i.locator,
+        timestamp_ms: i.timestamp_ms.unwrap_or(0),
+        people: i.people.iter().map(person).collect(),
+        text: i.text,
+        tokens: i.tokens,
+        score: i.score,
+        why: i.why,
+        truncated: i.truncated,
+        full_tokens: i.full_tokens,
+        duplicate_ids: i.duplicate_ids,
+    }
+}
+
+fn cut_items(cut: Vec<ctx_search::CutItem>) -> Vec<pb::CutItem> {
+    cut.into_iter()
+        .map(|c| pb::CutItem {
+            id: c.id,
+            tokens: c.tokens,
+            score: c.score,
+        })
+        .collect()
+}
+
+fn source_freshness(freshness: Vec<(String, Option<i64>)>) -> Vec<pb::SourceFreshness> {
+    freshness
+        .into_iter()
+        .map(|(source, last_success_ms)| pb::SourceFreshness {
+            source,
+            last_success_ms: last_success_ms.unwrap_or(0),
+        })
+        .collect()
 }
 
 /// Maps every daemon error to a gRPC status: the single place where that decision is made.
@@ -123,108 +253,86 @@ impl ContextService for ContextApi {
         request: Request<pb::GrabRequest>,
     ) -> Result<Response<pb::GrabResponse>, Status> {
         let started = Instant::now();
-        let req = request.into_inner();
-        let budget = if req.token_budget == 0 {
-            self.engine.default_budget
-        } else {
-            req.token_budget
-        };
-        if budget > self.engine.max_budget {
-            return Err(to_status(DaemonError::InvalidArgument(format!(
-                "token_budget {budget} is above the maximum of {}",
-                self.engine.max_budget
-            ))));
-        }
-        let filters = filters_from(req.filters).map_err(to_status)?;
+        let grab = self.prepare_grab(request.into_inner())?;
         let engine = self.engine.clone();
-        let (result, stats) = blocking(move || {
-            let _busy = engine.activity.query();
-            let retriever = Retriever {
-                index: &engine.index,
-                store: &engine.reader,
-                counter: &engine.counter,
-            };
-            let wire_mode = pb::RetrievalMode::try_from(req.mode);
-            let mode = match wire_mode {
-                Ok(pb::RetrievalMode::Bm25Only) => RetrievalMode::Bm25Only,
-                _ => RetrievalMode::Full,
-            };
-            let use_semantic = mode == RetrievalMode::Full
-                && wire_mode != Ok(pb::RetrievalMode::NoSemantic)
-                && engine.semantic.is_ready();
-            let params = GrabParams {
-                query: req.query,
-                token_budget: budget,
-                filters,
-                mode,
-                now_ms: None,
-            };
-            // The query is embedded and the vectors scanned on a second thread while the
-            // keyword and graph signals are computed here: the semantic step then costs the
-            // difference, not the sum.
-            let result = std::thread::scope(|scope| {
-                let semantic = use_semantic.then(|| {
-                    scope.spawn(|| {
-                        engine
-                            .semantic
-                            .candidates(&params.query, crate::embedding::SEMANTIC_CANDIDATES)
-                    })
-                });
-                retriever.grab_with_deferred_semantic(&params, || {
-                    semantic
-                        .map(|h| h.join().unwrap_or_default())
-                        .unwrap_or_default()
-                })
+        let (items, summary, freshness) = blocking(move || {
+            let mut items = Vec::new();
+            let (summary, freshness) = grab.run(&engine, |item| {
+                items.push(item);
+                ControlFlow::Continue(())
             })?;
-            let freshness = engine.reader.freshness()?;
-            Ok((result, freshness))
+            Ok((items, summary, freshness))
         })
         .await?;
-        let items = result
-            .items
-            .into_iter()
-            .map(|i| pb::ContextItem {
-                id: i.id,
-                kind: i.kind.as_str().to_string(),
-                source: i.source,
-                title: i.title,
-                locator: i.locator,
-                timestamp_ms: i.timestamp_ms.unwrap_or(0),
-                people: i.people.iter().map(person).collect(),
-                text: i.text,
-                tokens: i.tokens,
-                score: i.score,
-                why: i.why,
-                truncated: i.truncated,
-                full_tokens: i.full_tokens,
-                duplicate_ids: i.duplicate_ids,
-            })
-            .collect();
+        let markdown = items.iter().map(|i| i.rendered.as_str()).collect();
         Ok(Response::new(pb::GrabResponse {
-            items,
-            tokens_used: result.tokens_used,
-            token_budget: result.token_budget,
-            candidates: result.candidates,
+            items: items.into_iter().map(context_item).collect(),
+            tokens_used: summary.tokens_used,
+            token_budget: summary.token_budget,
+            candidates: summary.candidates,
             took_us: started.elapsed().as_micros() as u64,
-            markdown: result.markdown,
-            cut: result
-                .cut
-                .into_iter()
-                .map(|c| pb::CutItem {
-                    id: c.id,
-                    tokens: c.tokens,
-                    score: c.score,
-                })
-                .collect(),
-            freshness: stats
-                .into_iter()
-                .map(|(source, last_success_ms)| pb::SourceFreshness {
-                    source,
-                    last_success_ms: last_success_ms.unwrap_or(0),
-                })
-                .collect(),
+            markdown,
+            cut: cut_items(summary.cut),
+            freshness: source_freshness(freshness),
             tokenizer: ctx_store::TOKENIZER_NAME.to_string(),
         }))
+    }
+
+    type GrabEverythingRelatedStreamStream = ReceiverStream<Result<pb::GrabStreamMessage, Status>>;
+
+    async fn grab_everything_related_stream(
+        &self,
+        request: Request<pb::GrabRequest>,
+    ) -> Result<Response<Self::GrabEverythingRelatedStreamStream>, Status> {
+        let started = Instant::now();
+        // A bad request fails the call itself, with the unary call's status.
+        let grab = self.prepare_grab(request.into_inner())?;
+        let engine = self.engine.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(STREAM_BUFFER);
+        // Retrieval and rendering run on a blocking thread that sends each item as soon as it
+        // is rendered; a full channel holds the renderer back (a slow reader), a closed one
+        // (the reader is gone) stops it.
+        let worker_tx = tx.clone();
+        let worker = tokio::task::spawn_blocking(move || {
+            let sent = grab.run(&engine, |mut item| {
+                let message = pb::GrabStreamMessage {
+                    message: Some(pb::grab_stream_message::Message::Item(pb::GrabStreamItem {
+                        markdown: std::mem::take(&mut item.rendered),
+                        item: Some(context_item(item)),
+                    })),
+                };
+                match worker_tx.blocking_send(Ok(message)) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(_) => ControlFlow::Break(()),
+                }
+            });
+            let last = match sent {
+                Ok((summary, freshness)) => Ok(pb::GrabStreamMessage {
+                    message: Some(pb::grab_stream_message::Message::Summary(pb::GrabSummary {
+                        items: summary.items,
+                        tokens_used: summary.tokens_used,
+                        token_budget: summary.token_budget,
+                        candidates: summary.candidates,
+                        took_us: started.elapsed().as_micros() as u64,
+                        cut: cut_items(summary.cut),
+                        freshness: source_freshness(freshness),
+                        tokenizer: ctx_store::TOKENIZER_NAME.to_string(),
+                    })),
+                }),
+                Err(e) => Err(to_status(e)),
+            };
+            // Nobody to tell when the reader is gone.
+            let _ = worker_tx.blocking_send(last);
+        });
+        // A panicking worker ends the stream with the unary call's status, not silently.
+        tokio::spawn(async move {
+            if let Err(e) = worker.await {
+                let _ = tx
+                    .send(Err(Status::internal(format!("worker failed: {e}"))))
+                    .await;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
     }
 
     async fn search(

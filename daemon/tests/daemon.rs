@@ -324,6 +324,161 @@ async fn packing_respects_budgets_and_large_budgets_return_everything_related() 
     daemon.stop().await;
 }
 
+fn grab_request(query: &str, budget: u32) -> pb::GrabRequest {
+    pb::GrabRequest {
+        query: query.into(),
+        token_budget: budget,
+        filters: None,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_returns_what_the_unary_call_does_and_survives_readers_that_leave() {
+    let setup = Setup::new("", "");
+    for i in 0..30 {
+        std::fs::write(
+            setup.docs().join(format!("n{i}.md")),
+            format!(
+                "# Note {i} on the aardvark project\n{}",
+                "The aardvark rollout needs review and sign-off. ".repeat(20 + i * 10)
+            ),
+        )
+        .unwrap();
+    }
+    // Many small items too, so a large window is more messages than the stream buffers.
+    for i in 0..120 {
+        std::fs::write(
+            setup.docs().join(format!("memo{i}.txt")),
+            format!("Aardvark memo {i}: the rollout checklist item {i} is done."),
+        )
+        .unwrap();
+    }
+    let (daemon, mut client) = setup.start().await;
+    wait_synced(&mut client, Duration::from_secs(30)).await;
+    let mut cut_somewhere = false;
+    for budget in [50, 500, 2000, 8192, 32_000, 1_000_000, 0] {
+        let unary = client
+            .api()
+            .grab_everything_related(grab_request("aardvark rollout", budget))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut stream = client
+            .grab_stream(grab_request("aardvark rollout", budget))
+            .await
+            .unwrap();
+        // Each streamed item carries its rendering; the unary markdown is their concatenation.
+        let mut items = Vec::new();
+        let mut markdown = String::new();
+        let summary = loop {
+            match stream
+                .next()
+                .await
+                .unwrap()
+                .expect("a summary ends the stream")
+            {
+                ctx_client::GrabEvent::Item(item) => {
+                    markdown.push_str(&item.markdown);
+                    items.push(item.item.unwrap());
+                }
+                ctx_client::GrabEvent::Summary(summary) => break summary,
+            }
+        };
+        assert!(
+            stream.next().await.unwrap().is_none(),
+            "nothing after the summary"
+        );
+        assert_eq!(
+            items, unary.items,
+            "budget {budget}: same items, order, tokens and text"
+        );
+        assert_eq!(markdown, unary.markdown, "budget {budget}");
+        assert_eq!(summary.items as usize, unary.items.len());
+        assert_eq!(summary.tokens_used, unary.tokens_used, "budget {budget}");
+        assert_eq!(summary.token_budget, unary.token_budget);
+        assert_eq!(summary.candidates, unary.candidates);
+        assert_eq!(summary.cut, unary.cut, "budget {budget}");
+        assert_eq!(summary.freshness, unary.freshness);
+        assert_eq!(summary.tokenizer, unary.tokenizer);
+        assert!(summary.tokens_used <= summary.token_budget);
+        cut_somewhere |= !summary.cut.is_empty() && !items.is_empty();
+        // The client's collect() rebuilds the unary response (all but the timing).
+        let mut rebuilt = client
+            .grab_stream(grab_request("aardvark rollout", budget))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        rebuilt.took_us = unary.took_us;
+        assert_eq!(rebuilt, unary, "budget {budget}");
+    }
+    assert!(
+        cut_somewhere,
+        "some budget packs some items and cuts others"
+    );
+
+    // Bad requests fail with the unary call's status.
+    let too_big = 5_000_000;
+    let unary = client
+        .api()
+        .grab_everything_related(grab_request("aardvark", too_big))
+        .await
+        .unwrap_err();
+    let streamed = client
+        .api()
+        .grab_everything_related_stream(grab_request("aardvark", too_big))
+        .await
+        .unwrap_err();
+    assert_eq!(unary.code(), tonic::Code::InvalidArgument);
+    assert_eq!(streamed.code(), unary.code());
+    assert_eq!(streamed.message(), unary.message());
+    let bad_kind = pb::GrabRequest {
+        filters: Some(pb::Filters {
+            kinds: vec!["spreadsheet".into()],
+            ..Default::default()
+        }),
+        ..grab_request("aardvark", 100)
+    };
+    let err = match client.grab_stream(bad_kind).await {
+        Err(ctx_client::ClientError::Status(s)) => s,
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("an unknown kind was accepted"),
+    };
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+
+    // Readers that leave early (after one item, or before any) break nothing.
+    let everything = grab(&mut client, "aardvark", 1_000_000).await;
+    assert!(everything.items.len() > 100, "{}", everything.items.len());
+    for read in [1, 0, 1, 0] {
+        let mut stream = client
+            .grab_stream(grab_request("aardvark", 1_000_000))
+            .await
+            .unwrap();
+        for _ in 0..read {
+            assert!(matches!(
+                stream.next().await.unwrap(),
+                Some(ctx_client::GrabEvent::Item(_))
+            ));
+        }
+        drop(stream);
+    }
+    let after = grab(&mut client, "aardvark", 1_000_000).await;
+    assert_eq!(after.items, everything.items);
+    let streamed = client
+        .grab_stream(grab_request("aardvark", 1_000_000))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(streamed.items, everything.items);
+    tokio::time::timeout(Duration::from_secs(10), daemon.stop())
+        .await
+        .expect("the daemon stops with abandoned streams behind it");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_listener_refuses_calls_without_the_token() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -341,6 +496,12 @@ async fn tcp_listener_refuses_calls_without_the_token() {
     let err = anonymous
         .api()
         .status(pb::StatusRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let err = anonymous
+        .api()
+        .grab_everything_related_stream(pb::GrabRequest::default())
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);

@@ -4,7 +4,8 @@
 //! binary next to this executable as a child process, so that its memory is measured alone;
 //! in-process when that binary is missing), measures ingest throughput, then runs at least 50
 //! queries through a real gRPC client over the Unix socket at two token budgets and reports
-//! latency percentiles (client wall time and the server's own `took_us`), budget compliance,
+//! latency percentiles (client wall time and the server's own `took_us`), the streaming call's
+//! time to its first item next to the unary call at the large budget, budget compliance,
 //! the daemon's peak RSS and the data directory's size. The results are printed and written to
 //! a marked section of `BENCHMARKS.md`, so other sections of that file survive.
 //!
@@ -722,6 +723,112 @@ async fn run_queries(
     Ok(stats)
 }
 
+/// The streaming call next to the unary one, at the large budget.
+#[derive(Default)]
+struct StreamStats {
+    /// Client wall time of the unary call.
+    unary_us: Vec<u64>,
+    /// Client time from the streaming call to its first item (streams with items only).
+    first_item_us: Vec<u64>,
+    /// Client time from the streaming call to its summary, the last message.
+    last_us: Vec<u64>,
+    unary_server_us: Vec<u64>,
+    stream_server_us: Vec<u64>,
+    /// Streams that returned no item (no time to a first item).
+    empty: u64,
+    /// Streams whose items or totals differ from the unary call's.
+    mismatches: u64,
+}
+
+/// A streaming call: (µs to the first item, µs to the summary, what it rebuilt).
+async fn grab_stream(
+    client: &mut Client,
+    query: &str,
+    budget: u32,
+) -> Result<(Option<u64>, u64, pb::GrabResponse)> {
+    let started = Instant::now();
+    let context = || format!("GrabEverythingRelatedStream({query:?}, {budget}) failed");
+    let mut stream = client
+        .grab_stream(pb::GrabRequest {
+            query: query.to_string(),
+            token_budget: budget,
+            filters: None,
+            ..Default::default()
+        })
+        .await
+        .with_context(context)?;
+    let mut first = None;
+    let mut rebuilt = pb::GrabResponse::default();
+    while let Some(event) = stream.next().await.with_context(context)? {
+        match event {
+            ctx_client::GrabEvent::Item(item) => {
+                first.get_or_insert_with(|| started.elapsed().as_micros() as u64);
+                rebuilt.markdown.push_str(&item.markdown);
+                rebuilt.items.extend(item.item);
+            }
+            ctx_client::GrabEvent::Summary(s) => {
+                rebuilt.tokens_used = s.tokens_used;
+                rebuilt.token_budget = s.token_budget;
+                rebuilt.candidates = s.candidates;
+                rebuilt.took_us = s.took_us;
+                rebuilt.cut = s.cut;
+                rebuilt.freshness = s.freshness;
+                rebuilt.tokenizer = s.tokenizer;
+            }
+        }
+    }
+    Ok((first, started.elapsed().as_micros() as u64, rebuilt))
+}
+
+/// Each query at the large budget as a unary call and as a stream, back to back (which goes
+/// first alternates), `rounds` times.
+async fn run_stream_queries(
+    client: &mut Client,
+    queries: &[String],
+    rounds: u32,
+) -> Result<StreamStats> {
+    let budget = BUDGETS[1];
+    for query in queries.iter().take(5) {
+        grab_stream(client, query, budget).await?;
+    }
+    let mut s = StreamStats::default();
+    let mut n = 0usize;
+    for _ in 0..rounds {
+        for query in queries {
+            let unary_first = n.is_multiple_of(2);
+            n += 1;
+            let mut unary = None;
+            if unary_first {
+                unary = Some(grab(client, query, budget).await?);
+            }
+            let (first, last, streamed) = grab_stream(client, query, budget).await?;
+            let (unary_us, unary) = match unary {
+                Some(u) => u,
+                None => grab(client, query, budget).await?,
+            };
+            s.unary_us.push(unary_us);
+            s.unary_server_us.push(unary.took_us);
+            s.stream_server_us.push(streamed.took_us);
+            s.last_us.push(last);
+            match first {
+                Some(us) => s.first_item_us.push(us),
+                None => s.empty += 1,
+            }
+            let same = streamed.items == unary.items
+                && streamed.markdown == unary.markdown
+                && streamed.tokens_used == unary.tokens_used
+                && streamed.candidates == unary.candidates
+                && streamed.cut == unary.cut;
+            if !same {
+                s.mismatches += 1;
+                eprintln!("\nSTREAM MISMATCH: {query:?} at {budget}");
+            }
+        }
+        eprintln!("stream queries: {}/{}", n, rounds as usize * queries.len());
+    }
+    Ok(s)
+}
+
 pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -809,6 +916,13 @@ async fn bench(args: BenchArgs) -> Result<()> {
     let query_started = Instant::now();
     let stats = run_queries(&mut client, &queries, args.rounds).await?;
     let query_took = query_started.elapsed();
+    eprintln!(
+        "stream: {} queries x {} rounds at {}, unary and streaming back to back",
+        queries.len(),
+        args.rounds,
+        BUDGETS[1]
+    );
+    let stream = run_stream_queries(&mut client, &queries, args.rounds).await?;
     let mem_after_queries = daemon.memory();
 
     // 4-5. Memory is read above; stop cleanly and measure the data directory.
@@ -830,6 +944,7 @@ async fn bench(args: BenchArgs) -> Result<()> {
         disk_after_ingest,
         disk_after_stop,
         stats: &stats,
+        stream: &stream,
         queries: queries.len(),
         query_took,
         stop_took,
@@ -908,6 +1023,7 @@ struct Report<'a> {
     disk_after_ingest: Disk,
     disk_after_stop: Disk,
     stats: &'a [(u32, BudgetStats)],
+    stream: &'a StreamStats,
     queries: usize,
     query_took: Duration,
     stop_took: Duration,
@@ -1160,6 +1276,8 @@ impl Report<'_> {
             );
         }
 
+        self.stream_markdown(&mut o);
+
         // Targets.
         let _ = writeln!(o, "\n### Targets\n");
         let _ = writeln!(o, "| target | measured | result |\n|---|---:|---|");
@@ -1215,6 +1333,63 @@ impl Report<'_> {
         );
         let _ = write!(o, "{SECTION_END}");
         o
+    }
+}
+
+impl Report<'_> {
+    fn stream_markdown(&self, o: &mut String) {
+        let s = self.stream;
+        let _ = writeln!(
+            o,
+            "\n### Streaming (`GrabEverythingRelatedStream`) at {} tokens\n",
+            thousands(u64::from(BUDGETS[1]))
+        );
+        let _ = writeln!(
+            o,
+            "Each query once more per round as a unary call and as a stream, back to back (which goes \
+             first alternates; after 5 warm-up streams). Client wall time over the Unix socket: \
+             to the unary response decoded, to the stream's first item decoded, to its summary \
+             (the last message: the whole window).\n"
+        );
+        let _ = writeln!(o, "| call | calls | p50 | p95 | p99 | max | mean |");
+        let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|");
+        let mut row = |label: &str, values: &[u64]| {
+            let p = pcts(values);
+            let _ = writeln!(
+                o,
+                "| {label} | {} | {} | {} | {} | {} | {} |",
+                values.len(),
+                ms(p.p50),
+                ms(p.p95),
+                ms(p.p99),
+                ms(p.max),
+                ms(mean(values) as u64)
+            );
+        };
+        row("unary: whole response (client)", &s.unary_us);
+        row("stream: first item (client)", &s.first_item_us);
+        row("stream: summary, last message (client)", &s.last_us);
+        row("unary: server `took_us`", &s.unary_server_us);
+        row(
+            "stream: server `took_us` (to the summary)",
+            &s.stream_server_us,
+        );
+        let unary = pcts(&s.unary_us).p50 as f64;
+        let first = pcts(&s.first_item_us).p50 as f64;
+        let last = pcts(&s.last_us).p50 as f64;
+        if unary > 0.0 {
+            let _ = writeln!(
+                o,
+                "\nAt p50 the first item arrives after {:.0}% of the unary call's time ({} sooner); the \
+                 whole stream takes {:.0}% of it. {} stream(s) had no item. Streams that differed \
+                 from the unary call (items, order, tokens, text, totals): **{}**.",
+                100.0 * first / unary,
+                ms((unary - first).max(0.0) as u64),
+                100.0 * last / unary,
+                s.empty,
+                s.mismatches
+            );
+        }
     }
 }
 

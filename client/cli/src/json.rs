@@ -3,7 +3,8 @@
 //! Conventions: field names are snake_case; timestamps are RFC 3339 strings in UTC, or `null`
 //! when unknown (the API's `0`); durations are milliseconds as floats (`took_ms`); empty optional
 //! strings of the API become `null` where "none" is meaningful (errors, thread keys, link
-//! targets). Each command prints exactly one JSON object followed by a newline.
+//! targets). Each command prints exactly one JSON object followed by a newline, except
+//! `ctx query --stream --json`, which prints one per line (JSON Lines).
 
 use ctx_client::pb;
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,39 @@ pub struct Freshness {
     pub source: String,
     /// RFC 3339, or null when the source never synced.
     pub last_success: Option<String>,
+}
+
+/// One line of `ctx query --stream --json` (JSON Lines): each item as it arrives, then the
+/// summary. `type` says which.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamLine {
+    Item(StreamItem),
+    Summary(StreamSummary),
+}
+
+/// An item of `ctx query --stream --json`: the fields of a `ctx query --json` item and its
+/// rendering; the `markdown` of `ctx query --json` is these concatenated in order.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StreamItem {
+    #[serde(flatten)]
+    pub item: QueryItem,
+    pub markdown: String,
+}
+
+/// The last line of `ctx query --stream --json`: the totals of `ctx query --json`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StreamSummary {
+    /// Items sent before it.
+    pub items: u32,
+    pub tokens_used: u32,
+    pub token_budget: u32,
+    pub candidates: u32,
+    /// Server-side time to the summary, in milliseconds.
+    pub took_ms: f64,
+    pub cut: Vec<CutItem>,
+    pub freshness: Vec<Freshness>,
+    pub tokenizer: String,
 }
 
 /// `ctx search --json`.
@@ -212,53 +246,84 @@ pub fn took_ms(took_us: u64) -> f64 {
     took_us as f64 / 1000.0
 }
 
+impl From<pb::ContextItem> for QueryItem {
+    fn from(i: pb::ContextItem) -> Self {
+        QueryItem {
+            id: i.id,
+            kind: i.kind,
+            source: i.source,
+            title: i.title,
+            locator: i.locator,
+            timestamp: rfc3339(i.timestamp_ms),
+            tokens: i.tokens,
+            full_tokens: i.full_tokens,
+            score: i.score,
+            why: i.why,
+            text: i.text,
+            truncated: i.truncated,
+            people: i.people.into_iter().map(person).collect(),
+            duplicate_ids: i.duplicate_ids,
+        }
+    }
+}
+
+fn cut_items(cut: Vec<pb::CutItem>) -> Vec<CutItem> {
+    cut.into_iter()
+        .map(|c| CutItem {
+            id: c.id,
+            tokens: c.tokens,
+            score: c.score,
+        })
+        .collect()
+}
+
+fn freshness(freshness: Vec<pb::SourceFreshness>) -> Vec<Freshness> {
+    freshness
+        .into_iter()
+        .map(|f| Freshness {
+            source: f.source,
+            last_success: rfc3339(f.last_success_ms),
+        })
+        .collect()
+}
+
 impl From<pb::GrabResponse> for QueryOutput {
     fn from(r: pb::GrabResponse) -> Self {
         QueryOutput {
-            items: r
-                .items
-                .into_iter()
-                .map(|i| QueryItem {
-                    id: i.id,
-                    kind: i.kind,
-                    source: i.source,
-                    title: i.title,
-                    locator: i.locator,
-                    timestamp: rfc3339(i.timestamp_ms),
-                    tokens: i.tokens,
-                    full_tokens: i.full_tokens,
-                    score: i.score,
-                    why: i.why,
-                    text: i.text,
-                    truncated: i.truncated,
-                    people: i.people.into_iter().map(person).collect(),
-                    duplicate_ids: i.duplicate_ids,
-                })
-                .collect(),
+            items: r.items.into_iter().map(QueryItem::from).collect(),
             tokens_used: r.tokens_used,
             token_budget: r.token_budget,
             candidates: r.candidates,
             took_ms: took_ms(r.took_us),
-            cut: r
-                .cut
-                .into_iter()
-                .map(|c| CutItem {
-                    id: c.id,
-                    tokens: c.tokens,
-                    score: c.score,
-                })
-                .collect(),
-            freshness: r
-                .freshness
-                .into_iter()
-                .map(|f| Freshness {
-                    source: f.source,
-                    last_success: rfc3339(f.last_success_ms),
-                })
-                .collect(),
+            cut: cut_items(r.cut),
+            freshness: freshness(r.freshness),
             tokenizer: r.tokenizer,
             markdown: r.markdown,
         }
+    }
+}
+
+impl From<pb::GrabStreamItem> for StreamLine {
+    fn from(i: pb::GrabStreamItem) -> Self {
+        StreamLine::Item(StreamItem {
+            item: i.item.unwrap_or_default().into(),
+            markdown: i.markdown,
+        })
+    }
+}
+
+impl From<pb::GrabSummary> for StreamLine {
+    fn from(s: pb::GrabSummary) -> Self {
+        StreamLine::Summary(StreamSummary {
+            items: s.items,
+            tokens_used: s.tokens_used,
+            token_budget: s.token_budget,
+            candidates: s.candidates,
+            took_ms: took_ms(s.took_us),
+            cut: cut_items(s.cut),
+            freshness: freshness(s.freshness),
+            tokenizer: s.tokenizer,
+        })
     }
 }
 
@@ -369,6 +434,16 @@ impl From<pb::StatusResponse> for StatusOutput {
             }),
         }
     }
+}
+
+/// Prints one JSON object on one line (JSON Lines) to stdout, flushed so a reader sees it now.
+pub fn print_line<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Prints one JSON object and a newline to stdout.

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use anyhow::Context;
 use clap::Args;
-use ctx_client::pb;
+use ctx_client::{GrabEvent, pb};
 
 use crate::GlobalArgs;
 use crate::client::{call_error, connect, usage};
@@ -81,9 +81,13 @@ pub struct QueryArgs {
     pub budget: Option<u32>,
     #[command(flatten)]
     pub filters: FilterArgs,
-    /// Print one JSON object instead of markdown.
+    /// Print one JSON object instead of markdown (with --stream: one per line, JSON Lines).
     #[arg(long)]
     pub json: bool,
+    /// Print each item as soon as the daemon sends it (GrabEverythingRelatedStream); the
+    /// summary comes last.
+    #[arg(long)]
+    pub stream: bool,
 }
 
 #[derive(Args, Debug)]
@@ -125,14 +129,18 @@ pub async fn query(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<()> {
     }
     let filters = args.filters.to_filters()?;
     let mut client = connect(global).await?;
+    let request = pb::GrabRequest {
+        query: args.text,
+        token_budget: args.budget.unwrap_or(0),
+        filters: Some(filters),
+        ..Default::default()
+    };
+    if args.stream {
+        return query_stream(&mut client, request, args.json).await;
+    }
     let response = client
         .api()
-        .grab_everything_related(pb::GrabRequest {
-            query: args.text,
-            token_budget: args.budget.unwrap_or(0),
-            filters: Some(filters),
-            ..Default::default()
-        })
+        .grab_everything_related(request)
         .await
         .map_err(call_error)?
         .into_inner();
@@ -147,19 +155,94 @@ pub async fn query(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `ctx query --stream`: each item printed as it arrives (its markdown, or with `--json` one
+/// JSON object per line), then the summary (stderr, or the last JSON line).
+async fn query_stream(
+    client: &mut ctx_client::Client,
+    request: pb::GrabRequest,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut stream = client.grab_stream(request).await.map_err(stream_error)?;
+    let mut items = 0usize;
+    while let Some(event) = stream.next().await.map_err(stream_error)? {
+        match event {
+            GrabEvent::Item(item) => {
+                items += 1;
+                if json {
+                    json::print_line(&json::StreamLine::from(item))?;
+                } else {
+                    stdout(&item.markdown).context("cannot write to stdout")?;
+                }
+            }
+            GrabEvent::Summary(summary) => {
+                if summary.items as usize != items {
+                    anyhow::bail!(
+                        "ctxd sent {items} items but its summary counts {}",
+                        summary.items
+                    );
+                }
+                if json {
+                    return json::print_line(&json::StreamLine::from(summary));
+                }
+                eprintln!(
+                    "{}",
+                    summary_line(
+                        items,
+                        summary.tokens_used,
+                        summary.token_budget,
+                        summary.candidates,
+                        summary.took_us,
+                        summary.cut.len()
+                    )
+                );
+                for line in freshness_warnings(&summary.freshness, dates::now_ms()) {
+                    eprintln!("{line}");
+                }
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn stream_error(e: ctx_client::ClientError) -> anyhow::Error {
+    match e {
+        ctx_client::ClientError::Status(status) => call_error(status),
+        other => anyhow::Error::new(other),
+    }
+}
+
 /// `42 items, 8,012/8,192 tokens, 1,234 candidates, 3.1 ms`.
 pub fn query_summary(r: &pb::GrabResponse) -> String {
+    summary_line(
+        r.items.len(),
+        r.tokens_used,
+        r.token_budget,
+        r.candidates,
+        r.took_us,
+        r.cut.len(),
+    )
+}
+
+fn summary_line(
+    items: usize,
+    tokens_used: u32,
+    token_budget: u32,
+    candidates: u32,
+    took_us: u64,
+    cut: usize,
+) -> String {
     let mut s = format!(
         "{} item{}, {}/{} tokens, {} candidates, {}",
-        r.items.len(),
-        if r.items.len() == 1 { "" } else { "s" },
-        thousands(u64::from(r.tokens_used)),
-        thousands(u64::from(r.token_budget)),
-        thousands(u64::from(r.candidates)),
-        micros(r.took_us)
+        items,
+        if items == 1 { "" } else { "s" },
+        thousands(u64::from(tokens_used)),
+        thousands(u64::from(token_budget)),
+        thousands(u64::from(candidates)),
+        micros(took_us)
     );
-    if !r.cut.is_empty() {
-        let _ = write!(s, ", {} related item(s) did not fit", r.cut.len());
+    if cut > 0 {
+        let _ = write!(s, ", {cut} related item(s) did not fit");
     }
     s
 }

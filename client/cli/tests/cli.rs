@@ -272,6 +272,77 @@ fn query_json_obeys_the_budget_and_filters() {
 }
 
 #[test]
+fn query_stream_prints_items_as_json_lines_then_the_summary() {
+    let d = Daemon::start(&sample_files());
+    for budget in ["8192", "60"] {
+        let whole = d.json(&["query", "Acme renewal pricing", "--budget", budget]);
+        let args = [
+            "query",
+            "Acme renewal pricing",
+            "--budget",
+            budget,
+            "--stream",
+            "--json",
+        ];
+        let out = d.ctx(&args);
+        assert_success(&out, &args);
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let (summary, items) = lines.split_last().expect("at least the summary");
+        assert_eq!(summary["type"], "summary", "{summary}");
+        assert!(items.iter().all(|i| i["type"] == "item"), "{lines:?}");
+        let whole_items = whole["items"].as_array().unwrap();
+        assert_eq!(items.len(), whole_items.len());
+        assert_eq!(summary["items"].as_u64().unwrap() as usize, items.len());
+        let mut markdown = String::new();
+        for (streamed, unary) in items.iter().zip(whole_items) {
+            for key in [
+                "id",
+                "title",
+                "tokens",
+                "text",
+                "why",
+                "truncated",
+                "people",
+            ] {
+                assert_eq!(streamed[key], unary[key], "`{key}` differs");
+            }
+            markdown.push_str(streamed["markdown"].as_str().unwrap());
+        }
+        assert_eq!(markdown, whole["markdown"].as_str().unwrap());
+        for key in [
+            "tokens_used",
+            "token_budget",
+            "candidates",
+            "cut",
+            "freshness",
+            "tokenizer",
+        ] {
+            assert_eq!(summary[key], whole[key], "`{key}` differs");
+        }
+    }
+    // Text mode: the same markdown, the summary on stderr.
+    let whole = d.ctx(&["query", "Project Falcon"]);
+    let out = d.ctx(&["query", "Project Falcon", "--stream"]);
+    assert_success(&out, &["query", "--stream"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&whole.stdout)
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("tokens") && err.contains("candidates"),
+        "{err}"
+    );
+    // A bad request is the same usage error as without --stream.
+    let out = d.ctx(&["query", "Acme", "--kind", "spaceship", "--stream"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("unknown kind"), "{}", stderr(&out));
+}
+
+#[test]
 fn get_search_and_status() {
     let d = Daemon::start(&sample_files());
     let q = d.json(&["query", "offsite Lisbon"]);

@@ -2,6 +2,7 @@
 //! into a token budget using the counts stored at ingest.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use ctx_connector_api::{ItemKind, PersonRef};
@@ -30,6 +31,10 @@ const MAX_THREAD_MEMBERS: usize = 200;
 const MAX_TRIM_ATTEMPTS: usize = 8;
 /// At most this many cut items are listed in a response.
 const MAX_CUT_LISTED: usize = 1000;
+/// Bodies of the first packed items read at once; each later read is twice as long, up to
+/// `MAX_BODY_BATCH`.
+const FIRST_BODY_BATCH: usize = 4;
+const MAX_BODY_BATCH: usize = 256;
 
 /// How candidates are generated and ranked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -126,6 +131,18 @@ pub struct CutItem {
     pub score: f32,
 }
 
+/// What a grab packed besides its items: all of [`GrabResult`] but the items and the markdown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrabSummary {
+    /// Items handed to the sink (fewer than packed when the sink stopped early).
+    pub items: u32,
+    pub tokens_used: u32,
+    pub token_budget: u32,
+    pub candidates: u32,
+    pub cut: Vec<CutItem>,
+    pub took_us: u64,
+}
+
 /// The packed context.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrabResult {
@@ -206,6 +223,34 @@ impl Retriever<'_> {
         params: &GrabParams,
         semantic: impl FnOnce() -> Vec<(i64, f32)>,
     ) -> Result<GrabResult> {
+        let mut items = Vec::new();
+        let summary = self.grab_each_with_deferred_semantic(params, semantic, |item| {
+            items.push(item);
+            ControlFlow::Continue(())
+        })?;
+        let markdown = items.iter().map(|i| i.rendered.as_str()).collect();
+        Ok(GrabResult {
+            items,
+            tokens_used: summary.tokens_used,
+            token_budget: summary.token_budget,
+            candidates: summary.candidates,
+            cut: summary.cut,
+            markdown,
+            took_us: summary.took_us,
+        })
+    }
+
+    /// [`Retriever::grab_with_deferred_semantic`] that hands each packed item to `sink` as soon
+    /// as its text is rendered, in pack order, instead of collecting them: the packing
+    /// decisions need only stored sizes, and bodies are then read in growing batches, so the
+    /// first item is ready long before the whole window. `sink` returning `Break` (the reader
+    /// is gone) stops the rendering. The unary call is this with a sink that collects.
+    pub fn grab_each_with_deferred_semantic(
+        &self,
+        params: &GrabParams,
+        semantic: impl FnOnce() -> Vec<(i64, f32)>,
+        mut sink: impl FnMut(PackedItem) -> ControlFlow<()>,
+    ) -> Result<GrabSummary> {
         let mut semantic = Some(semantic);
         let mut semantic_list: Vec<(i64, f32)> = Vec::new();
         let started = Instant::now();
@@ -591,7 +636,12 @@ impl Retriever<'_> {
             .filter(|d| !matches!(d.take, Take::Trimmed(..)))
             .map(|d| d.rowid)
             .collect();
-        let mut bodies = self.store.bodies(&body_rowids)?;
+        // Bodies are read in batches that grow from FIRST_BODY_BATCH, as the items are rendered:
+        // the first item is ready after one small read, a whole window costs a few reads.
+        let mut bodies: HashMap<i64, String> = HashMap::new();
+        let mut bodies_read = 0;
+        let mut batch_len = FIRST_BODY_BATCH;
+        let mut sent = 0u32;
         let mut metas: HashMap<i64, PackMeta> = self
             .store
             .pack_metas(&packed_rowids)?
@@ -602,9 +652,17 @@ impl Retriever<'_> {
             .iter()
             .map(|(rowid, m)| (*rowid, m.title.clone()))
             .collect();
-        let mut items = Vec::with_capacity(decisions.len());
         for decision in decisions {
             let rowid = decision.rowid;
+            if !matches!(decision.take, Take::Trimmed(..))
+                && !bodies.contains_key(&rowid)
+                && bodies_read < body_rowids.len()
+            {
+                let end = (bodies_read + batch_len).min(body_rowids.len());
+                bodies.extend(self.store.bodies(&body_rowids[bodies_read..end])?);
+                bodies_read = end;
+                batch_len = (batch_len * 2).min(MAX_BODY_BATCH);
+            }
             let Some(meta) = metas.remove(&rowid) else {
                 continue;
             };
@@ -636,19 +694,18 @@ impl Retriever<'_> {
                 }
                 Take::Trimmed(text, tokens) => (text, meta.header_tokens + tokens, true),
             };
-            items.push(self.packed(meta, text, used, score, truncated, &terms, reason));
+            sent += 1;
+            let item = self.packed(meta, text, used, score, truncated, &terms, reason);
+            if sink(item).is_break() {
+                break;
+            }
         }
-        let mut markdown = String::new();
-        for item in &items {
-            markdown.push_str(&item.rendered);
-        }
-        Ok(GrabResult {
+        Ok(GrabSummary {
+            items: sent,
             tokens_used: budget - remaining,
             token_budget: budget,
             candidates,
             cut,
-            markdown,
-            items,
             took_us: started.elapsed().as_micros() as u64,
         })
     }

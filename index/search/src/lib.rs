@@ -15,7 +15,9 @@ mod index;
 mod signals;
 
 pub use dates::{TimeRange, TimedQuery, parse_time};
-pub use grab::{CutItem, GrabParams, GrabResult, PackedItem, RetrievalMode, Retriever};
+pub use grab::{
+    CutItem, GrabParams, GrabResult, GrabSummary, PackedItem, RetrievalMode, Retriever,
+};
 pub use index::{Filters, Hit, INDEX_SCHEMA_VERSION, OpenState, SearchIndex};
 
 use std::path::PathBuf;
