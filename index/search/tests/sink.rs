@@ -70,7 +70,8 @@ fn the_sink_gets_the_collected_items_in_order_and_can_stop() {
         let rendered: String = each.iter().map(|i| i.rendered.as_str()).collect();
         assert_eq!(rendered, whole.markdown);
         if budget == 100_000 {
-            assert_eq!(whole.items.len(), 70, "everything fits");
+            // Everything fits (near-identical notes are packed once).
+            assert!(whole.cut.is_empty() && whole.items.len() > 40, "{whole:?}");
         } else {
             assert!(!whole.cut.is_empty(), "budget {budget} cuts");
         }
