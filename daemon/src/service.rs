@@ -32,6 +32,9 @@ impl ContextApi {
 /// Messages of a GrabEverythingRelatedStream buffered ahead of a slow reader.
 const STREAM_BUFFER: usize = 32;
 
+/// Each source's last successful sync (ms since the Unix epoch), as the store reports it.
+type Freshness = Vec<(String, Option<i64>)>;
+
 /// A validated GrabEverythingRelated request, ready to run on a blocking thread.
 struct Grab {
     params: GrabParams,
@@ -82,7 +85,7 @@ impl Grab {
         self,
         engine: &Engine,
         sink: impl FnMut(PackedItem) -> ControlFlow<()>,
-    ) -> Result<(GrabSummary, Vec<(String, Option<i64>)>), DaemonError> {
+    ) -> Result<(GrabSummary, Freshness), DaemonError> {
         let _busy = engine.activity.query();
         let retriever = Retriever {
             index: &engine.index,
@@ -145,7 +148,7 @@ fn cut_items(cut: Vec<ctx_search::CutItem>) -> Vec<pb::CutItem> {
         .collect()
 }
 
-fn source_freshness(freshness: Vec<(String, Option<i64>)>) -> Vec<pb::SourceFreshness> {
+fn source_freshness(freshness: Freshness) -> Vec<pb::SourceFreshness> {
     freshness
         .into_iter()
         .map(|(source, last_success_ms)| pb::SourceFreshness {
