@@ -688,7 +688,9 @@ fn report(
             "Embeddings: model `{}` (id {}), {} background threads; {} items ({} chunk vectors) \
              embedded in {:.1} s after ingest, before any query. `ctx (full)` fuses the semantic \
              candidates; `ctx without embeddings` is the same daemon asked with \
-             `RETRIEVAL_MODE_NO_SEMANTIC` (keyword + entity graph).\n",
+             `RETRIEVAL_MODE_NO_SEMANTIC` (keyword + entity graph). Each query runs at 8K first: \
+             that call embeds the query; the daemon keeps recent query vectors, so the 32K and \
+             128K calls of the same query reuse it (the 8K latency column is the uncached one).\n",
             model.display(),
             e.model_id,
             args.embed_threads.max(1),
