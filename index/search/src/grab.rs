@@ -100,13 +100,21 @@ pub struct PackedItem {
 #[derive(Default)]
 struct PackedSketches {
     by_band: HashMap<u64, Vec<usize>>,
-    entries: Vec<(i64, Sketch, Option<String>)>,
+    /// Rowid, sketch, thread and text tokens of each packed item.
+    entries: Vec<(i64, Sketch, Option<String>, u32)>,
+}
+
+/// Two texts of very different lengths are not copies, whatever their shingle sets say (a
+/// MinHash ignores how often a shingle repeats).
+fn similar_lengths(a: u32, b: u32) -> bool {
+    let (short, long) = (a.min(b), a.max(b));
+    long <= short + short / 2 + 50
 }
 
 impl PackedSketches {
     /// The packed item `sketch` is a copy of; items of the same thread are never copies of
     /// each other (the thread packs only each message's fresh text).
-    fn copy_of(&self, sketch: &Sketch, thread: Option<&str>) -> Option<i64> {
+    fn copy_of(&self, sketch: &Sketch, thread: Option<&str>, tokens: u32) -> Option<i64> {
         let mut checked: Vec<usize> = Vec::new();
         for key in sketch.band_keys() {
             for &i in self.by_band.get(&key).into_iter().flatten() {
@@ -114,8 +122,10 @@ impl PackedSketches {
                     continue;
                 }
                 checked.push(i);
-                let (rowid, other, other_thread) = &self.entries[i];
-                if thread.is_some() && other_thread.as_deref() == thread {
+                let (rowid, other, other_thread, other_tokens) = &self.entries[i];
+                if (thread.is_some() && other_thread.as_deref() == thread)
+                    || !similar_lengths(tokens, *other_tokens)
+                {
                     continue;
                 }
                 if sketch.similarity(other) >= NEAR_DUPLICATE_SIMILARITY {
@@ -126,12 +136,14 @@ impl PackedSketches {
         None
     }
 
-    fn add(&mut self, rowid: i64, sketch: Sketch, thread: Option<String>) {
+    fn add(&mut self, size: &ItemSize, rowid: i64) {
+        let Some(sketch) = size.sketch else { return };
         let i = self.entries.len();
         for key in sketch.band_keys() {
             self.by_band.entry(key).or_default().push(i);
         }
-        self.entries.push((rowid, sketch, thread));
+        self.entries
+            .push((rowid, sketch, size.thread_key.clone(), size.tokens));
     }
 }
 
@@ -497,7 +509,11 @@ impl Retriever<'_> {
             if !full {
                 return None;
             }
-            packed.copy_of(size.sketch.as_ref()?, size.thread_key.as_deref())
+            packed.copy_of(
+                size.sketch.as_ref()?,
+                size.thread_key.as_deref(),
+                size.tokens,
+            )
         };
         let note_cut = |cut: &mut Vec<CutItem>, size: &ItemSize, score: f32| {
             if cut.len() < MAX_CUT_LISTED {
@@ -551,9 +567,7 @@ impl Retriever<'_> {
                         if cost <= remaining {
                             remaining -= cost;
                             taken.insert(member);
-                            if let Some(sketch) = m.sketch {
-                                packed_sketches.add(member, sketch, m.thread_key.clone());
-                            }
+                            packed_sketches.add(m, member);
                             decisions.push(Decision {
                                 rowid: member,
                                 take,
@@ -608,10 +622,8 @@ impl Retriever<'_> {
             } else {
                 note_cut(&mut cut, size, score);
             }
-            if decisions.len() > packed_before
-                && let Some(sketch) = size.sketch
-            {
-                packed_sketches.add(rowid, sketch, size.thread_key.clone());
+            if decisions.len() > packed_before {
+                packed_sketches.add(size, rowid);
             }
         }
         let packed_rowids: Vec<i64> = decisions.iter().map(|d| d.rowid).collect();
