@@ -164,7 +164,7 @@ impl Client {
 /// One message of a [`GrabStream`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum GrabEvent {
-    /// A packed item and its rendering (`markdown`), in pack order.
+    /// A packed item and its rendering (`markdown`), in the unary call's order.
     Item(pb::GrabStreamItem),
     /// The totals, last.
     Summary(pb::GrabSummary),

@@ -68,6 +68,44 @@ impl Activity {
     }
 }
 
+/// A small least-recently-used map of query text → query vector.
+#[derive(Default)]
+struct QueryVectors {
+    tick: u64,
+    entries: HashMap<String, (u64, Vec<f32>)>,
+}
+
+impl QueryVectors {
+    const CAPACITY: usize = 256;
+
+    /// The cached vector, as the one-row result `Embedder::embed` gives.
+    fn get(&mut self, query: &str) -> Option<Vec<Vec<f32>>> {
+        self.tick += 1;
+        let tick = self.tick;
+        let entry = self.entries.get_mut(query)?;
+        entry.0 = tick;
+        Some(vec![entry.1.clone()])
+    }
+
+    fn put(&mut self, query: &str, vector: &[f32]) {
+        if self.entries.contains_key(query) {
+            return;
+        }
+        if self.entries.len() >= Self::CAPACITY
+            && let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (t, _))| *t)
+                .map(|(k, _)| k.clone())
+        {
+            self.entries.remove(&oldest);
+        }
+        self.tick += 1;
+        self.entries
+            .insert(query.to_owned(), (self.tick, vector.to_vec()));
+    }
+}
+
 /// What `Status` reports about embeddings.
 #[derive(Debug, Clone, Default)]
 pub struct EmbedProgress {
@@ -92,6 +130,9 @@ pub struct EmbedProgress {
 pub struct Semantic {
     config: EmbeddingsConfig,
     embedder: OnceLock<Arc<Embedder>>,
+    /// Vectors of recent queries: an agent asks the same question at several budgets, or again
+    /// after a follow-up, and embedding it is most of the semantic step's cost.
+    query_vectors: Mutex<QueryVectors>,
     index: RwLock<VectorIndex>,
     progress: Mutex<EmbedProgress>,
     pub activity: Arc<Activity>,
@@ -110,6 +151,7 @@ impl Semantic {
         Arc::new(Semantic {
             config,
             embedder: OnceLock::new(),
+            query_vectors: Mutex::new(QueryVectors::default()),
             index: RwLock::new(VectorIndex::new(0, Precision::I8)),
             progress: Mutex::new(EmbedProgress {
                 state,
@@ -200,8 +242,19 @@ impl Semantic {
         if self.index.read().map(|i| i.is_empty()).unwrap_or(true) {
             return Vec::new();
         }
-        let vector = match embedder.embed(&[query]) {
-            Ok(mut v) if !v.is_empty() => v.remove(0),
+        let cached = self
+            .query_vectors
+            .lock()
+            .ok()
+            .and_then(|mut c| c.get(query));
+        let vector = match cached.map(Ok).unwrap_or_else(|| embedder.embed(&[query])) {
+            Ok(mut v) if !v.is_empty() => {
+                let vector = v.remove(0);
+                if let Ok(mut c) = self.query_vectors.lock() {
+                    c.put(query, &vector);
+                }
+                vector
+            }
             Ok(_) => return Vec::new(),
             Err(e) => {
                 tracing::warn!(error = %e, "query embedding failed; keyword and graph results only");
@@ -657,5 +710,25 @@ pub fn status(semantic: &Semantic) -> ctx_proto::v1::EmbeddingStatus {
         last_error: p.last_error.unwrap_or_default(),
         last_error_ms: p.last_error_ms.unwrap_or(0),
         note,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QueryVectors;
+
+    #[test]
+    fn query_vectors_keep_the_most_recently_used() {
+        let mut c = QueryVectors::default();
+        for i in 0..QueryVectors::CAPACITY {
+            c.put(&format!("q{i}"), &[i as f32]);
+        }
+        // Touch the oldest: the second oldest is evicted by the next insertion instead.
+        assert_eq!(c.get("q0"), Some(vec![vec![0.0]]));
+        c.put("new", &[9.0]);
+        assert_eq!(c.entries.len(), QueryVectors::CAPACITY);
+        assert!(c.get("q1").is_none());
+        assert_eq!(c.get("q0"), Some(vec![vec![0.0]]));
+        assert_eq!(c.get("new"), Some(vec![vec![9.0]]));
     }
 }

@@ -79,7 +79,7 @@ impl ContextApi {
 }
 
 impl Grab {
-    /// Retrieves and packs, handing each item to `sink` in pack order; then the sources'
+    /// Retrieves and packs, handing each item to `sink` in the window's order; then the sources'
     /// freshness. Blocking.
     fn run(
         self,

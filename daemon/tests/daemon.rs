@@ -242,7 +242,12 @@ async fn packing_respects_budgets_and_large_budgets_return_everything_related() 
             setup.docs().join(format!("n{i}.md")),
             format!(
                 "# Note {i} on the aardvark project\n{}",
-                "The aardvark rollout needs review and sign-off. ".repeat(20 + i * 10)
+                // Distinct sentences: repeating one would make the notes near-identical copies.
+                (0..20 + i * 10)
+                    .map(|j| format!(
+                        "The aardvark rollout step {i}.{j} needs review and sign-off. "
+                    ))
+                    .collect::<String>()
             ),
         )
         .unwrap();

@@ -167,8 +167,16 @@ impl Layout {
 
     /// Creates the working directory, refusing one that holds something else.
     pub(crate) fn prepare(&self) -> Result<()> {
+        self.prepare_keeping_data(false)
+    }
+
+    /// [`Layout::prepare`], optionally keeping the daemon's data directory of an earlier run
+    /// (its store, index and vectors are reused: unchanged inputs are not processed again).
+    pub(crate) fn prepare_keeping_data(&self, keep_data: bool) -> Result<()> {
         claim_work_dir(&self.root, ROOT_MARKER, "ctx bench")?;
-        remove_if_exists(&self.data)?;
+        if !keep_data {
+            remove_if_exists(&self.data)?;
+        }
         remove_if_exists(&self.config)?;
         let _ = std::fs::remove_file(&self.socket);
         let _ = std::fs::remove_file(&self.log);

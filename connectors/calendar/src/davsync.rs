@@ -15,7 +15,10 @@
 //! resource's absolute path on the server (`/dav/me/work/abc.ics`, that is
 //! `"{collection}/{resource name}"`), not the `UID`: one item per resource. A CalDAV resource
 //! holds one `UID` (the series and its overrides) by RFC 4791 §4.1; should a server put more in
-//! one, the item lists them all. The version is the resource's `ETag`.
+//! one, the item lists them all. The version is the resource's `ETag` — followed, for a
+//! recurring series, by the day it was rendered, because its next occurrence and its window of
+//! occurrences move on with the calendar: a series rendered on an earlier day is fetched and
+//! rendered again by the day's first pass though the server did not change it.
 //!
 //! # Sync
 //!
@@ -45,6 +48,9 @@ use crate::dav::{
     expect_multistatus, is_invalid_sync_token, send, xml_escape,
 };
 use crate::ical::parse_calendar_in;
+
+/// Separates a resource's `ETag` from the day a recurring series was rendered in its version.
+const RENDERED_ON: &str = "#rendered-";
 use crate::item::{RenderOptions, group, series_item};
 use crate::vcf::{contact_item, parse_vcards};
 
@@ -439,8 +445,23 @@ impl DavConnector {
         let mut new_tokens = BTreeMap::new();
         let mut fetch = VecDeque::new();
         let mut deletes = Vec::new();
+        let today = Utc::now().date_naive().to_string();
+        // Unchanged: same ETag and, for a recurring series, rendered today.
         let unchanged = |href: &str, etag: &Option<String>| {
-            etag.is_some() && known.get(href).is_some_and(|v| v == etag)
+            let Some(etag) = etag else { return false };
+            known.get(href).and_then(|v| v.as_deref()).is_some_and(|v| {
+                match v.split_once(RENDERED_ON) {
+                    Some((known_etag, day)) => known_etag == etag && day == today,
+                    None => v == etag,
+                }
+            })
+        };
+        let stale_series = |href: &str| {
+            known
+                .get(href)
+                .and_then(|v| v.as_deref())
+                .and_then(|v| v.split_once(RENDERED_ON))
+                .is_some_and(|(_, day)| day != today)
         };
         for collection in &collections {
             let pending = |href: &str| Pending {
@@ -469,6 +490,18 @@ impl DavConnector {
                         fetch.push_back(pending(&r.href));
                     }
                 }
+                // Recurring series rendered on an earlier day, though unchanged on the server.
+                let mut stale: Vec<&String> = known
+                    .keys()
+                    .filter(|id| {
+                        id.starts_with(&collection.path)
+                            && !id[collection.path.len()..].contains('/')
+                            && !seen.contains(*id)
+                            && stale_series(id)
+                    })
+                    .collect();
+                stale.sort();
+                fetch.extend(stale.into_iter().map(|id| pending(id)));
                 new_tokens.insert(collection.path.clone(), next);
                 continue;
             }
@@ -584,7 +617,16 @@ impl DavConnector {
             match item {
                 Some(mut item) => {
                     item.external_id = r.href.clone();
-                    item.version = r.etag();
+                    item.version = r.etag().map(|etag| {
+                        // A recurring series' rendering (next occurrence, the occurrence window)
+                        // depends on the day: its version says which, so the next day's pass
+                        // fetches and renders it again though the resource is unchanged.
+                        if item.fields.iter().any(|(name, _)| name == "occurrences") {
+                            format!("{etag}{RENDERED_ON}{}", now.date_naive())
+                        } else {
+                            etag
+                        }
+                    });
                     let field = if kind == DavKind::CalDav {
                         "calendar"
                     } else {

@@ -320,6 +320,75 @@ async fn caldav_discovery_incremental_sync_and_expired_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recurring_series_is_rendered_again_on_a_new_day_without_server_changes() {
+    let server = Radicale::start();
+    server.mkcol("/test/work/", CALENDAR, "Work").await;
+    server
+        .put_event("/test/work/once.ics", "once@test", "Kickoff", "once")
+        .await;
+    let weekly = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//ctx//test//EN\r\nBEGIN:VEVENT\r\n\
+        UID:weekly@test\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Weekly sync\r\n\
+        DTSTART:20260105T090000Z\r\nDTEND:20260105T093000Z\r\nRRULE:FREQ=WEEKLY\r\n\
+        END:VEVENT\r\nEND:VCALENDAR\r\n";
+    server
+        .request(
+            "PUT",
+            "/test/work/weekly.ics",
+            "text/calendar",
+            weekly.to_owned(),
+        )
+        .await;
+    let mut connector = DavConnector::caldav(server.options()).unwrap();
+    let mut store = MiniStore::new("cal");
+    let report = pull_pass(&mut connector, &mut store).await.unwrap();
+    assert_eq!(report.upserts.len(), 2);
+    let today = chrono::Utc::now().date_naive().to_string();
+    let series = store.get("/test/work/weekly.ics").unwrap().clone();
+    let version = series.version.clone().unwrap();
+    assert!(version.ends_with(&today), "{version}");
+    assert!(!series.occurrences_ms.is_empty());
+    assert!(
+        !store
+            .get("/test/work/once.ics")
+            .unwrap()
+            .version
+            .clone()
+            .unwrap()
+            .contains("rendered"),
+        "a one-off event's rendering does not depend on the day"
+    );
+    // Same day: nothing to fetch.
+    let report = pull_pass(&mut connector, &mut store).await.unwrap();
+    assert_eq!((report.upserts.len(), report.deletes.len()), (0, 0));
+    // As if the last pass had been yesterday: only the series is fetched and rendered again.
+    let mut yesterday = series.clone();
+    yesterday.version = Some(version.replace(&today, "2000-01-01"));
+    store.apply(&Batch {
+        upserts: vec![yesterday],
+        deletes: vec![],
+        cursor: store.cursor().cloned(),
+        has_more: false,
+        progress: None,
+    });
+    let report = pull_pass(&mut connector, &mut store).await.unwrap();
+    let upserts: Vec<&str> = report
+        .upserts
+        .iter()
+        .map(|i| i.external_id.as_str())
+        .collect();
+    assert_eq!(upserts, vec!["/test/work/weekly.ics"]);
+    assert!(
+        store
+            .get("/test/work/weekly.ics")
+            .unwrap()
+            .version
+            .as_deref()
+            .unwrap()
+            .ends_with(&today)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn carddav_contacts_sync() {
     let server = Radicale::start();
     server.mkcol("/test/people/", ADDRESSBOOK, "People").await;

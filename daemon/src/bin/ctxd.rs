@@ -37,6 +37,17 @@ struct Args {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
+    // candle splits every matrix product across the global thread count unless
+    // RAYON_NUM_THREADS is 1; for the short sequences ctx embeds that costs more than it saves
+    // (see `Embedder::embed_sorted`), and several cores are used by running batches in
+    // parallel instead. A value the user set is kept.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // SAFETY: first statement of `main`, before any other thread exists.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("RAYON_NUM_THREADS", "1");
+        }
+    }
     let args = Args::parse();
     let source = ctx_config::ConfigSource {
         explicit_path: args.config.clone(),

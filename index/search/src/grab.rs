@@ -31,6 +31,23 @@ const MAX_THREAD_MEMBERS: usize = 200;
 const MAX_TRIM_ATTEMPTS: usize = 8;
 /// At most this many cut items are listed in a response.
 const MAX_CUT_LISTED: usize = 1000;
+/// Semantic neighbours join the window on their own only when the keyword and graph signals
+/// did not find the point of the query (fewer focused hits than this and no named entity): in
+/// `ctx bench relevance --verbose`, items packed for similarity alone were related 2 times in
+/// 1,104 for queries that name people, companies, deals or topics, but 25 in 206 for
+/// paraphrases. Otherwise they only vote in the ranking.
+const SEMANTIC_ALONE_MAX_FOCUSED: usize = 3;
+/// Then every neighbour at least this similar is related (paraphrase recall 0.23 with only the
+/// 12 nearest above 0.3, 0.47 with all of them above 0.2, at the same precision for the rest).
+const SEMANTIC_ALONE_MIN: f32 = 0.25;
+/// A neighbour this similar is related whatever the other signals found (no item of the
+/// benchmark's world reached it for an unrelated query; all-MiniLM-L6-v2 gives ~0.6+ to
+/// sentences that say the same thing).
+const SEMANTIC_STRONG: f32 = 0.6;
+/// An organisation involved in more than 1/this of all items (the user's own company) does not
+/// group the window.
+const GROUPING_ORG_SHARE: u64 = 20;
+const GROUPING_ORG_MIN_ITEMS: u64 = 50;
 /// Bodies of the first packed items read at once; each later read is twice as long, up to
 /// `MAX_BODY_BATCH`.
 const FIRST_BODY_BATCH: usize = 4;
@@ -88,13 +105,21 @@ pub struct PackedItem {
 #[derive(Default)]
 struct PackedSketches {
     by_band: HashMap<u64, Vec<usize>>,
-    entries: Vec<(i64, Sketch, Option<String>)>,
+    /// Rowid, sketch, thread and text tokens of each packed item.
+    entries: Vec<(i64, Sketch, Option<String>, u32)>,
+}
+
+/// Two texts of very different lengths are not copies, whatever their shingle sets say (a
+/// MinHash ignores how often a shingle repeats).
+fn similar_lengths(a: u32, b: u32) -> bool {
+    let (short, long) = (a.min(b), a.max(b));
+    long <= short + short / 2 + 50
 }
 
 impl PackedSketches {
     /// The packed item `sketch` is a copy of; items of the same thread are never copies of
     /// each other (the thread packs only each message's fresh text).
-    fn copy_of(&self, sketch: &Sketch, thread: Option<&str>) -> Option<i64> {
+    fn copy_of(&self, sketch: &Sketch, thread: Option<&str>, tokens: u32) -> Option<i64> {
         let mut checked: Vec<usize> = Vec::new();
         for key in sketch.band_keys() {
             for &i in self.by_band.get(&key).into_iter().flatten() {
@@ -102,8 +127,10 @@ impl PackedSketches {
                     continue;
                 }
                 checked.push(i);
-                let (rowid, other, other_thread) = &self.entries[i];
-                if thread.is_some() && other_thread.as_deref() == thread {
+                let (rowid, other, other_thread, other_tokens) = &self.entries[i];
+                if (thread.is_some() && other_thread.as_deref() == thread)
+                    || !similar_lengths(tokens, *other_tokens)
+                {
                     continue;
                 }
                 if sketch.similarity(other) >= NEAR_DUPLICATE_SIMILARITY {
@@ -114,12 +141,14 @@ impl PackedSketches {
         None
     }
 
-    fn add(&mut self, rowid: i64, sketch: Sketch, thread: Option<String>) {
+    fn add(&mut self, size: &ItemSize, rowid: i64) {
+        let Some(sketch) = size.sketch else { return };
         let i = self.entries.len();
         for key in sketch.band_keys() {
             self.by_band.entry(key).or_default().push(i);
         }
-        self.entries.push((rowid, sketch, thread));
+        self.entries
+            .push((rowid, sketch, size.thread_key.clone(), size.tokens));
     }
 }
 
@@ -241,7 +270,7 @@ impl Retriever<'_> {
     }
 
     /// [`Retriever::grab_with_deferred_semantic`] that hands each packed item to `sink` as soon
-    /// as its text is rendered, in pack order, instead of collecting them: the packing
+    /// as its text is rendered, in the window's order, instead of collecting them: the packing
     /// decisions need only stored sizes, and bodies are then read in growing batches, so the
     /// first item is ready long before the whole window. `sink` returning `Break` (the reader
     /// is gone) stops the rendering. The unary call is this with a sink that collects.
@@ -399,6 +428,8 @@ impl Retriever<'_> {
                 // Nothing has the point of the query: keyword hits near the best one.
                 ok.extend(near_best().map(|h| h.rowid));
             }
+            let point_found =
+                focused.len() >= SEMANTIC_ALONE_MAX_FOCUSED || !named.lists.is_empty();
             lists.push(RankedList {
                 signal: Signal::Bm25,
                 weight: 1.0,
@@ -406,14 +437,24 @@ impl Retriever<'_> {
             });
             lists.extend(named.lists);
             lists.extend(feedback);
-            // Semantic neighbours: one more ranked list, related by themselves (a paraphrase
-            // shares no keyword with the query); the caller passes only close ones.
+            // Semantic neighbours: one more ranked list; related by themselves only for a query
+            // the other signals could not place (a paraphrase shares no keyword with its topic).
             if let Some(compute) = semantic.take() {
                 semantic_list = compute();
             }
             let semantic = &semantic_list;
             if !semantic.is_empty() {
-                ok.extend(semantic.iter().map(|(rowid, _)| *rowid));
+                let floor = if point_found {
+                    SEMANTIC_STRONG
+                } else {
+                    SEMANTIC_ALONE_MIN
+                };
+                ok.extend(
+                    semantic
+                        .iter()
+                        .filter(|(_, s)| *s >= floor)
+                        .map(|(rowid, _)| *rowid),
+                );
                 lists.push(RankedList {
                     signal: Signal::Semantic,
                     weight: 1.0,
@@ -513,7 +554,11 @@ impl Retriever<'_> {
             if !full {
                 return None;
             }
-            packed.copy_of(size.sketch.as_ref()?, size.thread_key.as_deref())
+            packed.copy_of(
+                size.sketch.as_ref()?,
+                size.thread_key.as_deref(),
+                size.tokens,
+            )
         };
         let note_cut = |cut: &mut Vec<CutItem>, size: &ItemSize, score: f32| {
             if cut.len() < MAX_CUT_LISTED {
@@ -567,9 +612,7 @@ impl Retriever<'_> {
                         if cost <= remaining {
                             remaining -= cost;
                             taken.insert(member);
-                            if let Some(sketch) = m.sketch {
-                                packed_sketches.add(member, sketch, m.thread_key.clone());
-                            }
+                            packed_sketches.add(m, member);
                             decisions.push(Decision {
                                 rowid: member,
                                 take,
@@ -624,24 +667,11 @@ impl Retriever<'_> {
             } else {
                 note_cut(&mut cut, size, score);
             }
-            if decisions.len() > packed_before
-                && let Some(sketch) = size.sketch
-            {
-                packed_sketches.add(rowid, sketch, size.thread_key.clone());
+            if decisions.len() > packed_before {
+                packed_sketches.add(size, rowid);
             }
         }
         let packed_rowids: Vec<i64> = decisions.iter().map(|d| d.rowid).collect();
-        let body_rowids: Vec<i64> = decisions
-            .iter()
-            .filter(|d| !matches!(d.take, Take::Trimmed(..)))
-            .map(|d| d.rowid)
-            .collect();
-        // Bodies are read in batches that grow from FIRST_BODY_BATCH, as the items are rendered:
-        // the first item is ready after one small read, a whole window costs a few reads.
-        let mut bodies: HashMap<i64, String> = HashMap::new();
-        let mut bodies_read = 0;
-        let mut batch_len = FIRST_BODY_BATCH;
-        let mut sent = 0u32;
         let mut metas: HashMap<i64, PackMeta> = self
             .store
             .pack_metas(&packed_rowids)?
@@ -652,9 +682,26 @@ impl Retriever<'_> {
             .iter()
             .map(|(rowid, m)| (*rowid, m.title.clone()))
             .collect();
+        let decisions = if full {
+            self.group_for_reading(decisions, &metas)?
+        } else {
+            decisions
+        };
+        // Bodies are read in the final order, in batches that grow from FIRST_BODY_BATCH as the
+        // items are rendered: the first item is ready after one small read, a whole window
+        // costs a few reads.
+        let body_rowids: Vec<i64> = decisions
+            .iter()
+            .filter(|d| !matches!(d.take, Take::Trimmed(..)))
+            .map(|d| d.rowid)
+            .collect();
+        let mut bodies: HashMap<i64, String> = HashMap::new();
+        let mut bodies_read = 0;
+        let mut batch_len = FIRST_BODY_BATCH;
+        let mut sent = 0u32;
         for decision in decisions {
             let rowid = decision.rowid;
-            if !matches!(decision.take, Take::Trimmed(..))
+            while !matches!(decision.take, Take::Trimmed(..))
                 && !bodies.contains_key(&rowid)
                 && bodies_read < body_rowids.len()
             {
@@ -769,6 +816,86 @@ impl Retriever<'_> {
             text.push_str(PASSAGE_SEPARATOR);
         }
         Ok(Some((text, tokens)))
+    }
+
+    /// Orders the window for reading: a unit (a thread's messages, or one item) stays whole;
+    /// units about the same organisation are put together, the groups in the order of their
+    /// best-ranked unit, the units inside a group chronologically. Organisations that a large
+    /// share of all items involve (the user's own company) group nothing.
+    fn group_for_reading(
+        &self,
+        decisions: Vec<Decision>,
+        metas: &HashMap<i64, PackMeta>,
+    ) -> Result<Vec<Decision>> {
+        if decisions.len() < 3 {
+            return Ok(decisions);
+        }
+        // Units: consecutive decisions of one thread (packing put them together).
+        let mut units: Vec<Vec<Decision>> = Vec::new();
+        let mut last_thread: Option<String> = None;
+        for d in decisions {
+            let thread = metas.get(&d.rowid).and_then(|m| m.thread_key.clone());
+            match (units.last_mut(), &thread) {
+                (Some(unit), Some(t)) if last_thread.as_ref() == Some(t) => unit.push(d),
+                _ => units.push(vec![d]),
+            }
+            last_thread = thread;
+        }
+        let rowids: Vec<i64> = units.iter().flatten().map(|d| d.rowid).collect();
+        let entities = self.store.entities_of_items(&rowids)?;
+        let orgs: Vec<i64> = {
+            let mut v: Vec<i64> = entities
+                .values()
+                .flatten()
+                .filter(|(_, kind)| kind == "org")
+                .map(|(e, _)| *e)
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let live = self.index.num_docs().max(1);
+        // In a small store nothing is everywhere by this measure alone.
+        let cap = (live / GROUPING_ORG_SHARE).max(GROUPING_ORG_MIN_ITEMS);
+        let counts = self.store.entity_item_counts(&orgs, cap)?;
+        // Each unit's organisation: the most specific one its first item involves.
+        let org_of = |unit: &[Decision]| -> Option<i64> {
+            unit.iter().find_map(|d| {
+                entities
+                    .get(&d.rowid)?
+                    .iter()
+                    .filter(|(_, kind)| kind == "org")
+                    .filter_map(|(e, _)| counts.get(e).map(|n| (*n, *e)))
+                    .filter(|(n, _)| *n < cap)
+                    .min()
+                    .map(|(_, e)| e)
+            })
+        };
+        let time_of = |unit: &[Decision]| -> i64 {
+            unit.iter()
+                .filter_map(|d| metas.get(&d.rowid).and_then(|m| m.timestamp_ms))
+                .min()
+                .unwrap_or(i64::MAX)
+        };
+        // Groups in order of first appearance (rank order), units of a group by time.
+        let mut group_order: Vec<Option<i64>> = Vec::new();
+        let mut groups: HashMap<Option<i64>, Vec<(i64, usize, Vec<Decision>)>> = HashMap::new();
+        for (rank, unit) in units.into_iter().enumerate() {
+            // A unit with no organisation is its own group.
+            let key = org_of(&unit).or(Some(-(rank as i64) - 1));
+            if !groups.contains_key(&key) {
+                group_order.push(key);
+            }
+            let time = time_of(&unit);
+            groups.entry(key).or_default().push((time, rank, unit));
+        }
+        let mut out = Vec::new();
+        for key in group_order {
+            let mut members = groups.remove(&key).unwrap_or_default();
+            members.sort_by_key(|(time, rank, _)| (*time, *rank));
+            out.extend(members.into_iter().flat_map(|(_, _, unit)| unit));
+        }
+        Ok(out)
     }
 
     #[allow(clippy::too_many_arguments)]

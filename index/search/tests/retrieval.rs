@@ -455,3 +455,52 @@ fn messages_of_one_thread_are_not_copies_of_each_other() {
         r.items
     );
 }
+
+#[test]
+fn the_window_is_grouped_by_organisation_and_chronological_inside() {
+    let mut f = Fixture::new();
+    let acme = person("Ann Acme", "ann@acme.example", PersonRole::From);
+    let globex = person("Gil Globex", "gil@globex.example", PersonRole::From);
+    let mut items = Vec::new();
+    // Interleaved in time and in how strongly they match, so that neither rank nor time alone
+    // puts one company's items together.
+    for (i, (who, words)) in [
+        (&acme, "sso sso sso rollout"),
+        (&globex, "sso sso sso sso rollout"),
+        (&acme, "sso rollout"),
+        (&globex, "sso sso rollout"),
+        (&acme, "sso sso sso sso sso rollout"),
+        (&globex, "sso rollout notes"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        items.push(mail(
+            &format!("m{i}"),
+            &format!("SSO rollout {i}"),
+            words,
+            vec![who.clone()],
+            NOW - (10 - i as i64) * DAY,
+        ));
+    }
+    f.put("mail", items);
+    let r = f.grab("sso rollout");
+    assert_eq!(r.items.len(), 6, "{:?}", r.items);
+    let org_of = |id: &str| {
+        let n: usize = (0..6)
+            .find(|n| self::id("mail", &format!("m{n}")) == id)
+            .unwrap();
+        (n % 2, n)
+    };
+    let order: Vec<(usize, usize)> = r.items.iter().map(|i| org_of(&i.id)).collect();
+    // One company's three messages, then the other's, each in time order.
+    let first = order[0].0;
+    assert!(order[..3].iter().all(|(o, _)| *o == first), "{order:?}");
+    assert!(order[3..].iter().all(|(o, _)| *o != first), "{order:?}");
+    assert!(order[..3].windows(2).all(|w| w[0].1 < w[1].1), "{order:?}");
+    assert!(order[3..].windows(2).all(|w| w[0].1 < w[1].1), "{order:?}");
+    // The baseline keeps rank order.
+    let r = f.grab_mode("sso rollout", RetrievalMode::Bm25Only);
+    let scores: Vec<f32> = r.items.iter().map(|i| i.score).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+}

@@ -168,3 +168,47 @@ fn filters_apply_to_semantic_candidates() {
         1
     );
 }
+
+#[test]
+fn when_keywords_find_the_point_only_strong_neighbours_join_on_their_own() {
+    let mut f = fixture();
+    f.put(
+        "docs",
+        (0..4)
+            .map(|i| {
+                doc(
+                    &format!("sso{i}"),
+                    &format!("SSO rollout {i}"),
+                    "single sign-on rollout plan",
+                )
+            })
+            .collect(),
+    );
+    // "sso rollout" has enough keyword hits: a weak neighbour (the lunch note) stays out, a
+    // strong one (the cord note, at 0.65) comes in, and the keyword hits are all there.
+    let semantic = [
+        (f.rowid("docs", "lunch"), 0.45),
+        (f.rowid("docs", "cord"), 0.65),
+    ];
+    let titles: Vec<String> = f
+        .grab("sso rollout", Filters::default(), &semantic)
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    assert!(!titles.contains(&"Team lunch".to_string()), "{titles:?}");
+    assert!(titles.contains(&"Facilities".to_string()), "{titles:?}");
+    assert_eq!(
+        titles
+            .iter()
+            .filter(|t| t.starts_with("SSO rollout"))
+            .count(),
+        4
+    );
+    // A query the keywords cannot place takes the weaker neighbour too.
+    let titles: Vec<String> = f
+        .grab("midday meal", Filters::default(), &semantic)
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    assert!(titles.contains(&"Team lunch".to_string()), "{titles:?}");
+}

@@ -78,6 +78,11 @@ pub struct RelevanceArgs {
     /// and without the semantic candidates (results go to their own section).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
+    /// Keep the daemon's data directory of an earlier `--keep` run in `--dir` (same seed and
+    /// world): nothing unchanged is stored or embedded again, so a rerun with `--model` skips
+    /// the embedding. For tuning; published figures come from fresh runs.
+    #[arg(long)]
+    pub reuse_data: bool,
     /// Background embedding threads with `--model`.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub embed_threads: u32,
@@ -390,7 +395,7 @@ async fn relevance(args: RelevanceArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("ctx-relevance-s{}", args.seed)));
     let layout = Layout::new(root);
-    layout.prepare()?;
+    layout.prepare_keeping_data(args.reuse_data)?;
     let options = WorldOptions {
         seed: args.seed,
         companies: args.companies,
@@ -481,6 +486,9 @@ async fn relevance(args: RelevanceArgs) -> Result<()> {
     }
     let mut cells: BTreeMap<(Mode, u32), Cell> = BTreeMap::new();
     let mut verbose_lines = Vec::new();
+    // With --verbose: the similarity of items packed for semantic similarity alone, and
+    // whether they were related (to tune how semantic candidates are admitted).
+    let mut semantic_only: Vec<(f32, bool, Category)> = Vec::new();
     let mut unresolved = 0usize;
     for (qi, q) in world.queries.iter().enumerate() {
         for &mode in modes {
@@ -488,10 +496,27 @@ async fn relevance(args: RelevanceArgs) -> Result<()> {
                 let (client_us, response) = grab(&mut client, &q.text, budget, mode).await?;
                 let mut related = 0usize;
                 for item in &response.items {
-                    match resolver.resolve(&mut client, &item.id).await? {
-                        Some(n) if truths[qi].contains(&n) => related += 1,
-                        Some(_) => {}
-                        None => unresolved += 1,
+                    let is_related = match resolver.resolve(&mut client, &item.id).await? {
+                        Some(n) if truths[qi].contains(&n) => {
+                            related += 1;
+                            true
+                        }
+                        Some(_) => false,
+                        None => {
+                            unresolved += 1;
+                            false
+                        }
+                    };
+                    if args.verbose
+                        && budget == 32_768
+                        && mode == Mode::Full
+                        && let Some(sim) = item
+                            .why
+                            .split_once("semantically similar (")
+                            .and_then(|(_, rest)| rest.split(')').next())
+                            .and_then(|v| v.parse::<f32>().ok())
+                    {
+                        semantic_only.push((sim, is_related, q.category));
                     }
                 }
                 // A near-identical copy named on a packed item is in the window: its text is.
@@ -537,6 +562,33 @@ async fn relevance(args: RelevanceArgs) -> Result<()> {
     }
     for line in &verbose_lines {
         eprintln!("{line}");
+    }
+    if args.verbose && !semantic_only.is_empty() {
+        eprintln!(
+            "items packed for semantic similarity alone at 32K (similarity: related / unrelated):"
+        );
+        for lo in (2..10).map(|t| t as f32 / 10.0) {
+            let in_bucket = |paraphrase: bool| {
+                let of = |rel: bool| {
+                    semantic_only
+                        .iter()
+                        .filter(|(s, r, c)| {
+                            *s >= lo
+                                && *s < lo + 0.1
+                                && *r == rel
+                                && (*c == Category::Paraphrase) == paraphrase
+                        })
+                        .count()
+                };
+                (of(true), of(false))
+            };
+            let (pr, pu) = in_bucket(true);
+            let (or, ou) = in_bucket(false);
+            eprintln!(
+                "  [{lo:.1}, {:.1}): paraphrase queries {pr} / {pu}, other queries {or} / {ou}",
+                lo + 0.1
+            );
+        }
     }
     if unresolved > 0 {
         eprintln!("warning: {unresolved} returned items could not be mapped to the world");
@@ -636,7 +688,9 @@ fn report(
             "Embeddings: model `{}` (id {}), {} background threads; {} items ({} chunk vectors) \
              embedded in {:.1} s after ingest, before any query. `ctx (full)` fuses the semantic \
              candidates; `ctx without embeddings` is the same daemon asked with \
-             `RETRIEVAL_MODE_NO_SEMANTIC` (keyword + entity graph).\n",
+             `RETRIEVAL_MODE_NO_SEMANTIC` (keyword + entity graph). Each query runs at 8K first: \
+             that call embeds the query; the daemon keeps recent query vectors, so the 32K and \
+             128K calls of the same query reuse it (the 8K latency column is the uncached one).\n",
             model.display(),
             e.model_id,
             args.embed_threads.max(1),
