@@ -231,7 +231,6 @@ impl Semantic {
 
     /// The items most similar to `query`, most similar first, with their similarity; empty when
     /// no model is loaded or nothing is embedded yet. Blocking (runs the model on the query).
-
     pub fn candidates(&self, query: &str, limit: usize) -> Vec<(i64, f32)> {
         let Some(embedder) = self.embedder.get() else {
             return Vec::new();

@@ -36,6 +36,9 @@ pub struct StoredVectors {
     pub chunk_hashes: Vec<u64>,
 }
 
+/// A stored vector with the [`crate::text_hash`] of the text it was computed from.
+pub type ChunkVector = (u64, Vec<f32>);
+
 /// `vectors.sqlite`, written by one worker.
 pub struct VectorFile {
     conn: Connection,
@@ -213,7 +216,7 @@ impl VectorFile {
 
     /// The stored vectors of one item with the hash of each one's text (for reuse when the
     /// item changes); `None` when it has none.
-    pub fn chunk_vectors(&self, item_rowid: i64) -> Result<Option<Vec<(u64, Vec<f32>)>>> {
+    pub fn chunk_vectors(&self, item_rowid: i64) -> Result<Option<Vec<ChunkVector>>> {
         let row: Option<(Vec<u8>, Vec<u8>)> = self
             .conn
             .prepare_cached("SELECT vectors, chunk_hashes FROM item_vectors WHERE item_rowid = ?1")?

@@ -16,8 +16,8 @@ pub mod tiny;
 mod vectors;
 
 pub use file::{
-    StoredVectors, VECTOR_FILE_NAME, VECTOR_FORMAT_VERSION, VectorFile, VectorFileState,
-    decode_vectors, encode_vectors,
+    ChunkVector, StoredVectors, VECTOR_FILE_NAME, VECTOR_FORMAT_VERSION, VectorFile,
+    VectorFileState, decode_vectors, encode_vectors,
 };
 pub use model::{EmbedOptions, Embedder, ModelDir, Pooling, REQUIRED_FILES};
 pub use vectors::{Neighbor, Precision, VectorIndex, dot_f32, dot_i8};

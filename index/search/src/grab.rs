@@ -879,7 +879,9 @@ impl Retriever<'_> {
         };
         // Groups in order of first appearance (rank order), units of a group by time.
         let mut group_order: Vec<Option<i64>> = Vec::new();
-        let mut groups: HashMap<Option<i64>, Vec<(i64, usize, Vec<Decision>)>> = HashMap::new();
+        // Per group: (time, rank, unit) of each of its units.
+        type Units = Vec<(i64, usize, Vec<Decision>)>;
+        let mut groups: HashMap<Option<i64>, Units> = HashMap::new();
         for (rank, unit) in units.into_iter().enumerate() {
             // A unit with no organisation is its own group.
             let key = org_of(&unit).or(Some(-(rank as i64) - 1));
