@@ -1,6 +1,6 @@
 //! The `[ask]` section of the main file: every key, defaults, and located errors.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ctx_config::{
@@ -9,9 +9,11 @@ use ctx_config::{
 };
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/ask")
-        .join(name)
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("tests/fixtures/ask")
+    .join(name)
 }
 
 fn env(name: &str) -> Option<String> {

@@ -16,7 +16,10 @@ fn env() -> impl Fn(&str) -> Option<String> {
 }
 
 fn examples() -> ctx_config::Config {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("examples");
     load(&ConfigSource::explicit(dir.join("config.toml")), &env()).unwrap()
 }
 
@@ -51,7 +54,10 @@ fn the_hubspot_example_parses_with_defaults() {
 
 #[test]
 fn the_jsonl_export_example_maps_the_benchmark_shape() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/connectors.d");
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("examples/connectors.d");
     let ConnectorSettings::CrmExport(e) = settings("crm-export-jsonl") else {
         panic!("expected crm_export");
     };
@@ -130,8 +136,10 @@ fn the_rest_examples_parse() {
 }
 
 fn bad() -> Vec<ConfigError> {
-    let path: PathBuf =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad/crm/config.toml");
+    let path: PathBuf = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("tests/fixtures/bad/crm/config.toml");
     let (config, errors) = load_lenient(&ConfigSource::explicit(path), &env()).unwrap();
     assert!(config.connectors.is_empty(), "{:?}", config.connectors);
     errors

@@ -1,11 +1,14 @@
 //! `[embeddings]` of the main file: defaults, a complete good file, and located errors.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ctx_config::{ConfigSource, EmbeddingsConfig, load, load_lenient};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("tests/fixtures")
 }
 
 fn home_env(name: &str) -> Option<String> {

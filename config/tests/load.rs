@@ -13,7 +13,10 @@ use ctx_config::{
 };
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("tests/fixtures")
 }
 
 /// An environment made of exactly these variables.
@@ -127,7 +130,10 @@ fn good_fixture_loads_every_key() {
 
 #[test]
 fn shipped_examples_load() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("examples");
     let config = load(
         &ConfigSource::explicit(dir.join("config.toml")),
         &home_env(),
@@ -626,7 +632,10 @@ fn ctx_config_env_is_used_and_must_exist() {
 
 #[test]
 fn explicit_flag_beats_ctx_config() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config.toml");
+    let example = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("examples/config.toml");
     let env = env_of(&[
         ("HOME", "/home/test"),
         ("CTX_CONFIG", "/nonexistent/ctx.toml"),

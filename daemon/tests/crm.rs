@@ -110,9 +110,11 @@ async fn grab(client: &mut Client, query: &str) -> pb::GrabResponse {
 
 fn example(name: &str) -> String {
     std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../config/examples/connectors.d")
-            .join(name),
+        std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+        )
+        .join("../config/examples/connectors.d")
+        .join(name),
     )
     .unwrap()
 }
