@@ -12,6 +12,7 @@
 
 mod file;
 mod model;
+mod simd;
 pub mod tiny;
 mod vectors;
 
@@ -20,7 +21,8 @@ pub use file::{
     VectorFileState, decode_vectors, encode_vectors,
 };
 pub use model::{EmbedOptions, Embedder, ModelDir, Pooling, REQUIRED_FILES};
-pub use vectors::{Neighbor, Precision, VectorIndex, dot_f32, dot_i8};
+pub use simd::{dot_i8_portable, kernel_name};
+pub use vectors::{Neighbor, Precision, VectorIndex, default_scan_threads, dot_f32, dot_i8};
 
 use std::path::PathBuf;
 

@@ -30,6 +30,9 @@ pub struct VectorIndex {
     scales: Vec<f32>,
     owners: Vec<i64>,
     rows_of: HashMap<i64, Vec<usize>>,
+    scan_threads: usize,
+    /// Rows each thread scans at least ([`Self::PARALLEL_MIN_ROWS_PER_THREAD`]; tests lower it).
+    min_rows_per_thread: usize,
 }
 
 impl VectorIndex {
@@ -42,6 +45,8 @@ impl VectorIndex {
             scales: Vec::new(),
             owners: Vec::new(),
             rows_of: HashMap::new(),
+            scan_threads: default_scan_threads(),
+            min_rows_per_thread: Self::PARALLEL_MIN_ROWS_PER_THREAD,
         }
     }
 
@@ -135,63 +140,213 @@ impl VectorIndex {
     }
 
     /// The `limit` owners whose best row is most similar to the unit vector `query`, best first.
+    /// Equal similarities are ordered by row (deterministic, whatever the thread count).
     pub fn search(&self, query: &[f32], limit: usize) -> Vec<Neighbor> {
         if query.len() != self.dim || self.owners.is_empty() || limit == 0 {
             return Vec::new();
         }
-        let scores = self.scores(query);
-        // Take enough rows that `limit` distinct owners are very likely among them, then
-        // keep each owner's best.
-        let take = (limit * 4).min(scores.len());
-        let mut idx: Vec<u32> = (0..scores.len() as u32).collect();
-        if take < idx.len() {
-            idx.select_nth_unstable_by(take - 1, |a, b| {
-                scores[*b as usize].total_cmp(&scores[*a as usize])
-            });
-            idx.truncate(take);
+        let query = Query::new(self, query);
+        // Take enough rows that `limit` distinct owners are very likely among them, then keep
+        // each owner's best; when owners with many similar rows crowd the others out, take more.
+        let mut take = (limit * 4).min(self.len());
+        loop {
+            let best = self.top_rows(&query, take);
+            let mut seen = std::collections::HashSet::with_capacity(limit);
+            let mut out = Vec::with_capacity(limit);
+            for (similarity, row) in best {
+                let owner = self.owners[row as usize];
+                if seen.insert(owner) {
+                    out.push(Neighbor { owner, similarity });
+                    if out.len() == limit {
+                        break;
+                    }
+                }
+            }
+            if out.len() == limit || take == self.len() {
+                return out;
+            }
+            take = (take * 4).min(self.len());
         }
-        idx.sort_unstable_by(|a, b| scores[*b as usize].total_cmp(&scores[*a as usize]));
-        let mut seen: HashMap<i64, ()> = HashMap::with_capacity(limit);
-        let mut out = Vec::with_capacity(limit);
-        for row in idx {
-            let owner = self.owners[row as usize];
-            if seen.insert(owner, ()).is_none() {
-                out.push(Neighbor {
-                    owner,
-                    similarity: scores[row as usize],
-                });
-                if out.len() == limit {
-                    break;
+    }
+
+    /// Rows scanned on each thread at least before the scan is split (see BENCHMARKS.md).
+    pub const PARALLEL_MIN_ROWS_PER_THREAD: usize = 100_000;
+
+    /// Sets how many threads one search may use (1: the calling thread only; the default is
+    /// [`default_scan_threads`]). A matrix smaller than
+    /// [`Self::PARALLEL_MIN_ROWS_PER_THREAD`] rows per thread uses fewer.
+    pub fn set_scan_threads(&mut self, threads: usize) {
+        self.scan_threads = threads.max(1);
+    }
+
+    pub fn scan_threads(&self) -> usize {
+        self.scan_threads
+    }
+
+    /// The `k` best rows as (similarity, row), best first (ties: lower row first).
+    fn top_rows(&self, query: &Query, k: usize) -> Vec<(f32, u32)> {
+        let n = self.len();
+        let threads = self.scan_threads.min(n / self.min_rows_per_thread).max(1);
+        let mut best = if threads == 1 {
+            self.top_rows_in(query, 0..n, k)
+        } else {
+            let per = n.div_ceil(threads);
+            std::thread::scope(|scope| {
+                let parts: Vec<_> = (1..threads)
+                    .map(|t| {
+                        let range = (t * per).min(n)..((t + 1) * per).min(n);
+                        scope.spawn(move || self.top_rows_in(query, range, k))
+                    })
+                    .collect();
+                let mut all = self.top_rows_in(query, 0..per.min(n), k);
+                for part in parts {
+                    match part.join() {
+                        Ok(p) => all.extend(p),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                }
+                all
+            })
+        };
+        if best.len() > k {
+            best.select_nth_unstable_by(k - 1, better);
+            best.truncate(k);
+        }
+        best.sort_unstable_by(better);
+        best
+    }
+
+    /// The `k` best rows of `range` (unordered): scores in blocks that stay in L1, a candidate
+    /// buffer cut back to `k` whenever it reaches `2k`, and a floor below which nothing enters.
+    fn top_rows_in(
+        &self,
+        query: &Query,
+        range: std::ops::Range<usize>,
+        k: usize,
+    ) -> Vec<(f32, u32)> {
+        const BLOCK: usize = 256;
+        let d = self.dim;
+        let mut top = TopK::new(k);
+        let mut dots = [0i32; BLOCK];
+        let mut scores = [0f32; BLOCK];
+        let mut start = range.start;
+        while start < range.end {
+            let end = (start + BLOCK).min(range.end);
+            let m = end - start;
+            match (self.precision, query) {
+                (Precision::F32, Query::F32(q)) => {
+                    for (row, s) in self.f32_rows[start * d..end * d]
+                        .chunks_exact(d)
+                        .zip(&mut scores[..m])
+                    {
+                        *s = dot_f32(row, q);
+                    }
+                }
+                (Precision::I8, Query::I8 { q, scale }) => {
+                    crate::simd::dots_i8(&self.i8_rows[start * d..end * d], d, q, &mut dots[..m]);
+                    for ((s, dot), row_scale) in scores[..m]
+                        .iter_mut()
+                        .zip(&dots[..m])
+                        .zip(&self.scales[start..end])
+                    {
+                        *s = *dot as f32 * row_scale * scale;
+                    }
+                }
+                _ => unreachable!("the query is prepared for the index's precision"),
+            }
+            for (i, s) in scores[..m].iter().enumerate() {
+                top.push(*s, (start + i) as u32);
+            }
+            start = end;
+        }
+        top.into_vec()
+    }
+}
+
+/// A query prepared for the index's precision (quantised once for i8 rows).
+enum Query {
+    F32(Vec<f32>),
+    I8 { q: crate::simd::QueryI8, scale: f32 },
+}
+
+impl Query {
+    fn new(index: &VectorIndex, query: &[f32]) -> Query {
+        match index.precision {
+            Precision::F32 => Query::F32(query.to_vec()),
+            Precision::I8 => {
+                let max = query.iter().fold(0f32, |m, x| m.max(x.abs()));
+                let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+                let q = query
+                    .iter()
+                    .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8)
+                    .collect();
+                Query::I8 {
+                    q: crate::simd::QueryI8::new(q),
+                    scale,
                 }
             }
         }
-        out
+    }
+}
+
+/// Higher similarity first, then the lower row (a total order, so results are deterministic).
+fn better(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+}
+
+/// The `k` best of a stream of (similarity, row) pushed in increasing row order.
+struct TopK {
+    k: usize,
+    buf: Vec<(f32, u32)>,
+    /// The k-th best similarity once the buffer was first cut back; a later row must beat it
+    /// (an equal similarity loses on its higher row).
+    floor: Option<f32>,
+}
+
+impl TopK {
+    fn new(k: usize) -> TopK {
+        TopK {
+            k,
+            buf: Vec::with_capacity(2 * k),
+            floor: None,
+        }
     }
 
-    /// Similarity of `query` with every row.
-    fn scores(&self, query: &[f32]) -> Vec<f32> {
-        let d = self.dim;
-        match self.precision {
-            Precision::F32 => self
-                .f32_rows
-                .chunks_exact(d)
-                .map(|row| dot_f32(row, query))
-                .collect(),
-            Precision::I8 => {
-                let max = query.iter().fold(0f32, |m, x| m.max(x.abs()));
-                let q_scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-                let q: Vec<i8> = query
-                    .iter()
-                    .map(|x| (x / q_scale).round().clamp(-127.0, 127.0) as i8)
-                    .collect();
-                self.i8_rows
-                    .chunks_exact(d)
-                    .zip(&self.scales)
-                    .map(|(row, s)| dot_i8(row, &q) as f32 * s * q_scale)
-                    .collect()
+    #[inline]
+    fn push(&mut self, similarity: f32, row: u32) {
+        // A NaN (a broken row) never enters.
+        let enters = match self.floor {
+            Some(floor) => similarity > floor,
+            None => !similarity.is_nan(),
+        };
+        if enters {
+            self.buf.push((similarity, row));
+            if self.buf.len() >= 2 * self.k {
+                self.cut();
             }
         }
     }
+
+    fn cut(&mut self) {
+        if self.buf.len() > self.k {
+            self.buf.select_nth_unstable_by(self.k - 1, better);
+            self.buf.truncate(self.k);
+            self.floor = Some(self.buf[self.k - 1].0);
+        }
+    }
+
+    fn into_vec(mut self) -> Vec<(f32, u32)> {
+        self.cut();
+        self.buf
+    }
+}
+
+/// The number of threads a search uses by default: two where the machine has two cores or more
+/// (a scan of a large matrix is bound by memory bandwidth, which one core does not saturate).
+pub fn default_scan_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(2)
 }
 
 /// Dot product in eight independent lanes so the compiler vectorises it.
@@ -211,22 +366,9 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
-/// Integer dot product of i8 rows (exact; widened to i32), in sixteen lanes.
-pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    let mut acc = [0i32; 16];
-    let (ac, ar) = a.split_at(a.len() / 16 * 16);
-    let (bc, br) = b.split_at(ac.len());
-    for (x, y) in ac.chunks_exact(16).zip(bc.chunks_exact(16)) {
-        for i in 0..16 {
-            acc[i] += x[i] as i32 * y[i] as i32;
-        }
-    }
-    let mut sum: i32 = acc.iter().sum();
-    for (x, y) in ar.iter().zip(br) {
-        sum += *x as i32 * *y as i32;
-    }
-    sum
-}
+/// Integer dot product of i8 rows (exact; widened to i32): AVX2 on x86_64 CPUs that have it,
+/// a portable loop elsewhere, with equal results.
+pub use crate::simd::dot_i8;
 
 #[cfg(test)]
 mod tests {
@@ -322,6 +464,119 @@ mod tests {
             assert!((exact - approx).abs() < 0.01, "{exact} vs {approx}");
             let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert!((exact - naive).abs() < 1e-5);
+        }
+    }
+
+    /// The reference: every row scored with the portable kernel, fully sorted, each owner's
+    /// best kept.
+    fn naive_search(index: &VectorIndex, query: &[f32], limit: usize) -> Vec<Neighbor> {
+        let d = index.dim;
+        let mut scored: Vec<(f32, u32)> = match Query::new(index, query) {
+            Query::F32(q) => index
+                .f32_rows
+                .chunks_exact(d)
+                .enumerate()
+                .map(|(r, row)| (dot_f32(row, &q), r as u32))
+                .collect(),
+            Query::I8 { q, scale } => index
+                .i8_rows
+                .chunks_exact(d)
+                .enumerate()
+                .map(|(r, row)| {
+                    let dot = crate::simd::dot_i8_portable(row, q.as_i8());
+                    (dot as f32 * index.scales[r] * scale, r as u32)
+                })
+                .collect(),
+        };
+        scored.sort_by(better);
+        let mut seen = std::collections::HashSet::new();
+        scored
+            .into_iter()
+            .filter(|(_, r)| seen.insert(index.owners[*r as usize]))
+            .take(limit)
+            .map(|(similarity, r)| Neighbor {
+                owner: index.owners[r as usize],
+                similarity,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn search_equals_a_full_sort_on_one_or_two_threads() {
+        for precision in [Precision::I8, Precision::F32] {
+            for dim in [5, 48, 384] {
+                let mut index = VectorIndex::new(dim, precision);
+                // Owners with 1 to 9 rows, some of them copies (ties), and one owner whose 300
+                // rows are all the same vector (it crowds a 4×limit window).
+                for owner in 0..400i64 {
+                    let n = (owner % 9 + 1) as u64;
+                    let vs: Vec<Vec<f32>> = (0..n)
+                        .map(|k| unit((owner as u64 * 31 + k) % 1500, dim))
+                        .collect();
+                    index.set(owner, &vs);
+                }
+                index.set(9999, &vec![unit(4242, dim); 300]);
+                index.min_rows_per_thread = 1;
+                for threads in [1, 2, 3] {
+                    index.set_scan_threads(threads);
+                    for (qi, limit) in [(4242u64, 40), (3, 1), (17, 7), (100, 400), (5, 10_000)] {
+                        let q = unit(qi, dim);
+                        let got = index.search(&q, limit);
+                        let want = naive_search(&index, &q, limit);
+                        assert_eq!(
+                            got, want,
+                            "{precision:?} dim {dim} threads {threads} limit {limit}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_matrix_is_split_across_threads_with_the_same_result() {
+        let dim = 16;
+        let n = VectorIndex::PARALLEL_MIN_ROWS_PER_THREAD * 2 + 123;
+        let mut index = VectorIndex::new(dim, Precision::I8);
+        for owner in 0..n as i64 {
+            index.set(owner, &[unit(owner as u64, dim)]);
+        }
+        let q = unit(7_777_777, dim);
+        index.set_scan_threads(1);
+        let one = index.search(&q, 40);
+        index.set_scan_threads(2);
+        let two = index.search(&q, 40);
+        assert_eq!(one, two);
+        assert_eq!(one, naive_search(&index, &q, 40));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn search_matches_the_reference_on_random_matrices(
+            dim in 1usize..80,
+            rows in proptest::collection::vec((0i64..60, 0u64..5000), 1..300),
+            q in 0u64..5000,
+            limit in 1usize..70,
+            threads in 1usize..4,
+        ) {
+            for precision in [Precision::I8, Precision::F32] {
+                let mut index = VectorIndex::new(dim, precision);
+                let mut by_owner: HashMap<i64, Vec<Vec<f32>>> = HashMap::new();
+                for (owner, seed) in &rows {
+                    by_owner.entry(*owner).or_default().push(unit(*seed, dim));
+                }
+                for (owner, vs) in &by_owner {
+                    index.set(*owner, vs);
+                }
+                index.set_scan_threads(threads);
+                index.min_rows_per_thread = 1;
+                let query = unit(q, dim);
+                proptest::prop_assert_eq!(
+                    index.search(&query, limit),
+                    naive_search(&index, &query, limit)
+                );
+            }
         }
     }
 
