@@ -255,6 +255,12 @@ async fn packing_respects_budgets_and_large_budgets_return_everything_related() 
     std::fs::write(setup.docs().join("other.md"), "# Other\nunrelated").unwrap();
     let (daemon, mut client) = setup.start().await;
     wait_synced(&mut client, Duration::from_secs(30)).await;
+    // Every note searchable before the packing checks (on a loaded machine the last commit of
+    // the projection can trail the status by a moment).
+    until(&mut client, "aardvark", Duration::from_secs(30), |r| {
+        r.total == 30
+    })
+    .await;
     for budget in [50, 500, 2000, 8192, 32_000] {
         let r = grab(&mut client, "aardvark rollout", budget).await;
         assert!(
