@@ -37,9 +37,9 @@ const MAX_CUT_LISTED: usize = 1000;
 /// 1,104 for queries that name people, companies, deals or topics, but 25 in 206 for
 /// paraphrases. Otherwise they only vote in the ranking.
 const SEMANTIC_ALONE_MAX_FOCUSED: usize = 3;
-/// Then every neighbour at least this similar is related (paraphrase recall 0.23 with only the
+/// Then every neighbour the service passes (cosine >= 0.2) is related (paraphrase recall 0.23 with only the
 /// 12 nearest above 0.3, 0.47 with all of them above 0.2, at the same precision for the rest).
-const SEMANTIC_ALONE_MIN: f32 = 0.25;
+const SEMANTIC_ALONE_MIN: f32 = 0.2;
 /// A neighbour this similar is related whatever the other signals found (no item of the
 /// benchmark's world reached it for an unrelated query; all-MiniLM-L6-v2 gives ~0.6+ to
 /// sentences that say the same thing).
