@@ -720,12 +720,9 @@ impl Retriever<'_> {
             }
             reason.duplicate_ids = duplicates.remove(&rowid).unwrap_or_default();
             if !filters.accepts(&meta.source, meta.kind, meta.timestamp_ms) {
-                reason.occurs_at = occurrences.get(&rowid).and_then(|times| {
-                    times
-                        .iter()
-                        .copied()
-                        .find(|&t| filters.accepts_any_time(&[t]))
-                });
+                reason.occurs_at = occurrences
+                    .get(&rowid)
+                    .and_then(|times| times.iter().copied().find(|&t| filters.contains_time(t)));
             }
             let (text, used, truncated) = match decision.take {
                 Take::Whole => {

@@ -72,24 +72,22 @@ impl Filters {
         self.since_ms.is_some() || self.until_ms.is_some()
     }
 
-    /// Whether one of a recurring item's occurrences falls inside the time range.
-    pub fn accepts_any_time(&self, times_ms: &[i64]) -> bool {
-        times_ms.iter().any(|&t| {
-            self.since_ms.is_none_or(|since| t >= since)
-                && self.until_ms.is_none_or(|until| t < until)
-        })
+    /// Whether an instant falls inside the time range (an open end admits everything).
+    pub fn contains_time(&self, t: i64) -> bool {
+        self.since_ms.is_none_or(|since| t >= since) && self.until_ms.is_none_or(|until| t < until)
     }
 
-    /// Whether an item with these attributes passes.
+    /// Whether one of a recurring item's occurrences falls inside the time range.
+    pub fn accepts_any_time(&self, times_ms: &[i64]) -> bool {
+        times_ms.iter().any(|&t| self.contains_time(t))
+    }
+
+    /// Whether an item with these attributes passes; with a time range, an item without a
+    /// timestamp does not.
     pub fn accepts(&self, source: &str, kind: ItemKind, timestamp_ms: Option<i64>) -> bool {
         (self.sources.is_empty() || self.sources.iter().any(|s| s == source))
             && (self.kinds.is_empty() || self.kinds.contains(&kind))
-            && self
-                .since_ms
-                .is_none_or(|since| timestamp_ms.is_some_and(|t| t >= since))
-            && self
-                .until_ms
-                .is_none_or(|until| timestamp_ms.is_some_and(|t| t < until))
+            && (!self.has_time_range() || timestamp_ms.is_some_and(|t| self.contains_time(t)))
     }
 }
 
