@@ -28,7 +28,17 @@ const MIN_TRIMMED_TEXT_TOKENS: u32 = 48;
 /// A thread longer than this is packed by its first messages only.
 const MAX_THREAD_MEMBERS: usize = 200;
 /// At most this many items are considered for trimming per request.
-const MAX_TRIM_ATTEMPTS: usize = 8;
+const MAX_TRIM_ATTEMPTS: usize = 32;
+/// When everything related does not fit, long items are trimmed to a common share of the
+/// budget, but never below this (header, head chunk and a passage); below it, units are chosen
+/// by value per token instead.
+const MIN_SHARE_TOKENS: u32 = 640;
+/// Choosing by value per token, a source's next unit counts 1 / (1 + this × units it already
+/// has): sources take turns unless one's items are clearly worth more.
+const SOURCE_TURN_PENALTY: f32 = 0.25;
+/// Fusion weight of recency (nearness to now) among related candidates: a tie-breaker next to
+/// the 1.0 of the signals that say what is related.
+const RECENCY_WEIGHT: f32 = 0.3;
 /// At most this many cut items are listed in a response.
 const MAX_CUT_LISTED: usize = 1000;
 /// Semantic neighbours join the window on their own only when the keyword and graph signals
@@ -217,6 +227,151 @@ struct Decision {
     take: Take,
     /// The related item whose thread brought this one in, when it was not related itself.
     anchor: Option<i64>,
+    /// Rank of its unit.
+    rank: usize,
+}
+
+/// What packing decides on: a thread (its messages) or one item, with what it costs whole.
+struct Unit {
+    anchor: i64,
+    members: Vec<i64>,
+    /// Fused score of the anchor.
+    score: f32,
+    /// Tokens of all of it (a thread: each message without the quotes of the earlier ones).
+    cost: u32,
+    thread: bool,
+    source: String,
+}
+
+/// The order units are packed in, and the share long items are trimmed to.
+#[derive(Debug, PartialEq)]
+struct PackingPlan {
+    order: Vec<usize>,
+    /// `planned[i]`: unit `i` is in `order`.
+    planned: Vec<bool>,
+    /// The most tokens (header included) one item may take; `None`: whole.
+    share: Option<u32>,
+}
+
+/// What a thread member takes: its text before the quotes when the connector marked them.
+fn thread_member_cost(m: &ItemSize) -> (Take, u32) {
+    match m.fresh {
+        Some((at, fresh_tokens)) => (
+            Take::Fresh(at, fresh_tokens),
+            m.header_tokens.saturating_add(fresh_tokens),
+        ),
+        None => (Take::Whole, m.header_tokens.saturating_add(m.tokens)),
+    }
+}
+
+/// Plans the packing of `units` (in rank order) into `budget` tokens.
+///
+/// * Everything fits whole (or the baseline mode): rank order, nothing trimmed.
+/// * Else the largest share `s >= MIN_SHARE_TOKENS` with `Σ min(cost, s) <= budget` (threads
+///   count whole): every unit goes in, rank order, items longer than `s` trimmed to their best
+///   passages — more related items in the window than dropping the long ones.
+/// * Else share `MIN_SHARE_TOKENS` and the order of value per token (fused score / tokens it
+///   would take), sources taking turns (`SOURCE_TURN_PENALTY`), until the budget is spent;
+///   the rest is not planned (cut).
+fn plan_packing(units: &[Unit], budget: u32, full: bool) -> PackingPlan {
+    let all = PackingPlan {
+        order: (0..units.len()).collect(),
+        planned: vec![true; units.len()],
+        share: None,
+    };
+    let total: u64 = units.iter().map(|u| u64::from(u.cost)).sum();
+    if !full || total <= u64::from(budget) {
+        return all;
+    }
+    let fixed: u64 = units
+        .iter()
+        .filter(|u| u.thread)
+        .map(|u| u64::from(u.cost))
+        .sum();
+    let wanted = |share: u32| -> u64 {
+        fixed
+            + units
+                .iter()
+                .filter(|u| !u.thread)
+                .map(|u| u64::from(u.cost.min(share)))
+                .sum::<u64>()
+    };
+    if wanted(MIN_SHARE_TOKENS) <= u64::from(budget) {
+        let (mut lo, mut hi) = (
+            MIN_SHARE_TOKENS,
+            units
+                .iter()
+                .map(|u| u.cost)
+                .max()
+                .unwrap_or(MIN_SHARE_TOKENS),
+        );
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if wanted(mid) <= u64::from(budget) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return PackingPlan {
+            share: Some(lo),
+            ..all
+        };
+    }
+    let share = MIN_SHARE_TOKENS;
+    let cost_of = |u: &Unit| if u.thread { u.cost } else { u.cost.min(share) }.max(1);
+    let value = |u: &Unit| u.score / cost_of(u) as f32;
+    // Per source, its units by value per token (best first; rank breaks ties).
+    let mut sources: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (i, u) in units.iter().enumerate() {
+        match sources.iter_mut().find(|(s, _)| *s == u.source) {
+            Some((_, list)) => list.push(i),
+            None => sources.push((&u.source, vec![i])),
+        }
+    }
+    for (_, list) in &mut sources {
+        list.sort_by(|&a, &b| {
+            value(&units[b])
+                .partial_cmp(&value(&units[a]))
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.cmp(&b))
+        });
+        list.reverse(); // pop() takes the best
+    }
+    let mut taken_per_source = vec![0u32; sources.len()];
+    let mut left = u64::from(budget);
+    let mut order = Vec::new();
+    let mut planned = vec![false; units.len()];
+    loop {
+        let best = sources
+            .iter()
+            .enumerate()
+            .filter_map(|(s, (_, list))| {
+                let &i = list.last()?;
+                let turn = 1.0 + SOURCE_TURN_PENALTY * taken_per_source[s] as f32;
+                Some((s, value(&units[i]) / turn, i))
+            })
+            .max_by(|a, b| {
+                a.1.partial_cmp(&b.1)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(b.2.cmp(&a.2))
+            });
+        let Some((s, _, i)) = best else { break };
+        sources[s].1.pop();
+        let cost = u64::from(cost_of(&units[i]));
+        if cost > left {
+            continue;
+        }
+        left -= cost;
+        taken_per_source[s] += 1;
+        planned[i] = true;
+        order.push(i);
+    }
+    PackingPlan {
+        order,
+        planned,
+        share: Some(share),
+    }
 }
 
 /// Retrieval over a store and its search projection.
@@ -289,13 +444,13 @@ impl Retriever<'_> {
         //    request's) and leave the keyword text.
         let mut filters = params.filters.clone();
         let mut text = params.query.clone();
+        let now_ms = params.now_ms.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0)
+        });
         if full {
-            let now_ms = params.now_ms.unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as i64)
-                    .unwrap_or(0)
-            });
             let timed = parse_time(&params.query, now_ms);
             if let Some(range) = timed.range {
                 filters.since_ms = match (filters.since_ms, range.since_ms) {
@@ -485,12 +640,12 @@ impl Retriever<'_> {
                     Signal::Participants(names) => {
                         r.participants.get_or_insert_with(|| names.clone());
                     }
-                    Signal::Semantic => {}
+                    Signal::Semantic | Signal::Recency => {}
                 }
             }
         }
         // 4. Fuse, keep what is related, best first.
-        let fused = signals::fuse(&lists);
+        let mut fused = signals::fuse(&lists);
         let mut seen: HashSet<i64> = HashSet::new();
         let mut order: Vec<i64> = Vec::new();
         for list in &lists {
@@ -500,6 +655,25 @@ impl Retriever<'_> {
                 }
             }
         }
+        // Sizes and stored counts of all candidates, fetched in a few batched queries.
+        let mut sizes = self.store.sizes(&order)?;
+        // Recency votes weakly: what is nearest to now (recent mail, the next meeting) first.
+        if full && order.len() > 1 {
+            let mut by_time = order.clone();
+            by_time.sort_by_key(|rowid| {
+                let distance = sizes
+                    .get(rowid)
+                    .and_then(|s| s.timestamp_ms)
+                    .map_or(i64::MAX, |t| t.saturating_sub(now_ms).saturating_abs());
+                (distance, *rowid)
+            });
+            lists.push(RankedList {
+                signal: Signal::Recency,
+                weight: RECENCY_WEIGHT,
+                rowids: by_time,
+            });
+            fused = signals::fuse(&lists);
+        }
         order.sort_by(|a, b| {
             fused[b]
                 .partial_cmp(&fused[a])
@@ -507,10 +681,6 @@ impl Retriever<'_> {
                 .then(a.cmp(b))
         });
         let candidates = order.len() as u32;
-
-        // 4. Pack greedily in rank order; trim what does not fit whole. Decisions need only
-        //    the stored counts, fetched for all candidates in a few batched queries.
-        let sizes = self.store.sizes(&order)?;
         // A recurring series passes a date filter when any occurrence is inside, whatever its
         // own timestamp (the next or the last occurrence).
         let untimed = Filters {
@@ -540,11 +710,76 @@ impl Retriever<'_> {
                         .is_some_and(|times| filters.accepts_any_time(times)))
         };
         let separator_tokens = self.counter.count(PASSAGE_SEPARATOR);
+        // 5. Units in rank order: a thread is one unit (its messages in order, each without the
+        //    quotes of the earlier ones), anything else is one item.
+        let mut units: Vec<Unit> = Vec::new();
+        let mut assigned: HashSet<i64> = HashSet::new();
+        let mut threads_done: HashSet<String> = HashSet::new();
+        for &rowid in &order {
+            if assigned.contains(&rowid) {
+                continue;
+            }
+            let Some(size) = sizes.get(&rowid) else {
+                continue;
+            };
+            if !passes(rowid, size) {
+                continue;
+            }
+            let score = fused.get(&rowid).copied().unwrap_or(0.0);
+            let source = size.source.clone();
+            let whole = size.header_tokens.saturating_add(size.tokens);
+            let thread_key = size.thread_key.clone();
+            if full
+                && let Some(thread) = thread_key
+                && threads_done.insert(thread.clone())
+            {
+                let members = self.store.thread_members(&thread, MAX_THREAD_MEMBERS)?;
+                if members.len() > 1 {
+                    let member_sizes = self.store.sizes(&members)?;
+                    let mut kept = Vec::new();
+                    let mut cost = 0u32;
+                    for member in members {
+                        let Some(m) = member_sizes.get(&member) else {
+                            continue;
+                        };
+                        if assigned.contains(&member) || !passes(member, m) {
+                            continue;
+                        }
+                        assigned.insert(member);
+                        cost = cost.saturating_add(thread_member_cost(m).1);
+                        kept.push(member);
+                    }
+                    sizes.extend(member_sizes);
+                    units.push(Unit {
+                        anchor: rowid,
+                        members: kept,
+                        score,
+                        cost,
+                        thread: true,
+                        source,
+                    });
+                    continue;
+                }
+            }
+            assigned.insert(rowid);
+            units.push(Unit {
+                anchor: rowid,
+                members: vec![rowid],
+                score,
+                cost: whole,
+                thread: false,
+                source,
+            });
+        }
+        // 6. Plan: when everything related fits, every unit goes in whole, best first. When it
+        //    does not, long items are trimmed to a common share so that more related items fit;
+        //    when even the smallest share leaves items out, units go in by value per token,
+        //    sources taking turns.
+        let plan = plan_packing(&units, budget, full);
+        // 7. Pack. Decisions need only the stored counts; trimming reads an item's chunks.
         let mut remaining = budget;
         let mut decisions: Vec<Decision> = Vec::new();
-        let mut taken: HashSet<i64> = HashSet::new();
-        let mut threads_done: HashSet<String> = HashSet::new();
-        // Each trim reads an item's chunks; bound the reads a nearly full window can cause.
+        // Each trim reads an item's chunks; bound the reads one request can cause.
         let mut trims_left = MAX_TRIM_ATTEMPTS;
         let mut cut = Vec::new();
         let mut packed_sketches = PackedSketches::default();
@@ -569,65 +804,40 @@ impl Retriever<'_> {
                 });
             }
         };
-        for &rowid in &order {
-            if taken.contains(&rowid) {
+        for &unit_index in &plan.order {
+            let unit = &units[unit_index];
+            let rowid = unit.anchor;
+            let score = unit.score;
+            if unit.thread {
+                for &member in &unit.members {
+                    let Some(m) = sizes.get(&member) else {
+                        continue;
+                    };
+                    if let Some(original) = copy_of(&packed_sketches, m) {
+                        duplicates.entry(original).or_default().push(m.id.clone());
+                        continue;
+                    }
+                    let (take, cost) = thread_member_cost(m);
+                    let member_score = fused.get(&member).copied().unwrap_or(score);
+                    if cost <= remaining {
+                        remaining -= cost;
+                        packed_sketches.add(m, member);
+                        decisions.push(Decision {
+                            rowid: member,
+                            take,
+                            anchor: (member != rowid).then_some(rowid),
+                            rank: unit_index,
+                        });
+                    } else {
+                        note_cut(&mut cut, m, member_score);
+                    }
+                }
                 continue;
             }
             let Some(size) = sizes.get(&rowid) else {
                 continue;
             };
-            if !passes(rowid, size) {
-                continue;
-            }
-            let score = fused.get(&rowid).copied().unwrap_or(0.0);
-            // A thread is one unit: its messages in order, each without the quotes of the
-            // earlier ones, packed where its best-ranked message would have been.
-            if full
-                && let Some(thread) = &size.thread_key
-                && threads_done.insert(thread.clone())
-            {
-                let members = self.store.thread_members(thread, MAX_THREAD_MEMBERS)?;
-                if members.len() > 1 {
-                    let member_sizes = self.store.sizes(&members)?;
-                    for member in members {
-                        let Some(m) = member_sizes.get(&member) else {
-                            continue;
-                        };
-                        if taken.contains(&member) || !passes(member, m) {
-                            continue;
-                        }
-                        if let Some(original) = copy_of(&packed_sketches, m) {
-                            taken.insert(member);
-                            duplicates.entry(original).or_default().push(m.id.clone());
-                            continue;
-                        }
-                        let (take, cost) = match m.fresh {
-                            Some((at, fresh_tokens)) => (
-                                Take::Fresh(at, fresh_tokens),
-                                m.header_tokens + fresh_tokens,
-                            ),
-                            None => (Take::Whole, m.header_tokens.saturating_add(m.tokens)),
-                        };
-                        let member_score = fused.get(&member).copied().unwrap_or(score);
-                        if cost <= remaining {
-                            remaining -= cost;
-                            taken.insert(member);
-                            packed_sketches.add(m, member);
-                            decisions.push(Decision {
-                                rowid: member,
-                                take,
-                                anchor: (member != rowid).then_some(rowid),
-                            });
-                        } else {
-                            taken.insert(member);
-                            note_cut(&mut cut, m, member_score);
-                        }
-                    }
-                    continue;
-                }
-            }
             if let Some(original) = copy_of(&packed_sketches, size) {
-                taken.insert(rowid);
                 duplicates
                     .entry(original)
                     .or_default()
@@ -635,34 +845,33 @@ impl Retriever<'_> {
                 continue;
             }
             let whole = size.header_tokens.saturating_add(size.tokens);
+            // The most this item may take: its share when long items are trimmed to one.
+            let limit = plan.share.map_or(whole, |share| whole.min(share));
+            let room = limit.min(remaining);
             let packed_before = decisions.len();
-            if whole <= remaining {
+            if whole <= room {
                 remaining -= whole;
-                taken.insert(rowid);
                 decisions.push(Decision {
                     rowid,
                     take: Take::Whole,
                     anchor: None,
+                    rank: unit_index,
                 });
-            } else if remaining >= size.header_tokens + MIN_TRIMMED_TEXT_TOKENS
+            } else if room >= size.header_tokens + MIN_TRIMMED_TEXT_TOKENS
                 && trims_left > 0
                 && {
                     trims_left -= 1;
                     true
                 }
-                && let Some((text, tokens)) = self.trim(
-                    rowid,
-                    remaining - size.header_tokens,
-                    separator_tokens,
-                    &terms,
-                )?
+                && let Some((text, tokens)) =
+                    self.trim(rowid, room - size.header_tokens, separator_tokens, &terms)?
             {
                 remaining -= size.header_tokens + tokens;
-                taken.insert(rowid);
                 decisions.push(Decision {
                     rowid,
                     take: Take::Trimmed(text, tokens),
                     anchor: None,
+                    rank: unit_index,
                 });
             } else {
                 note_cut(&mut cut, size, score);
@@ -671,6 +880,20 @@ impl Retriever<'_> {
                 packed_sketches.add(size, rowid);
             }
         }
+        // Units not planned (value per token left them out) are cut.
+        for (unit_index, unit) in units.iter().enumerate() {
+            if plan.planned.get(unit_index).copied().unwrap_or(true) {
+                continue;
+            }
+            for member in &unit.members {
+                if let Some(size) = sizes.get(member) {
+                    note_cut(&mut cut, size, unit.score);
+                }
+            }
+        }
+        // The window reads in rank order (grouping below keeps the best-ranked group first),
+        // whatever order value per token packed it in; a thread's members keep their order.
+        decisions.sort_by_key(|d| d.rank);
         let packed_rowids: Vec<i64> = decisions.iter().map(|d| d.rowid).collect();
         let mut metas: HashMap<i64, PackMeta> = self
             .store
@@ -1045,4 +1268,121 @@ fn explain(
         parts.push("trimmed to the most relevant passages".to_string());
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(cost: u32, score: f32, source: &str) -> Unit {
+        Unit {
+            anchor: 0,
+            members: vec![0],
+            score,
+            cost,
+            thread: false,
+            source: source.to_owned(),
+        }
+    }
+
+    fn spent(units: &[Unit], plan: &PackingPlan) -> u64 {
+        plan.order
+            .iter()
+            .map(|&i| {
+                let u = &units[i];
+                u64::from(match plan.share {
+                    Some(s) if !u.thread => u.cost.min(s),
+                    _ => u.cost,
+                })
+            })
+            .sum()
+    }
+
+    #[test]
+    fn everything_that_fits_goes_in_whole_in_rank_order() {
+        let units = vec![
+            unit(500, 0.3, "a"),
+            unit(400, 0.2, "b"),
+            unit(100, 0.1, "a"),
+        ];
+        let plan = plan_packing(&units, 1000, true);
+        assert_eq!(plan.order, vec![0, 1, 2]);
+        assert_eq!(plan.share, None);
+    }
+
+    #[test]
+    fn long_items_are_trimmed_to_a_common_share_so_all_fit() {
+        let units = vec![
+            unit(5000, 0.3, "a"),
+            unit(3000, 0.2, "a"),
+            unit(200, 0.1, "b"),
+            Unit {
+                thread: true,
+                ..unit(800, 0.05, "mail")
+            },
+        ];
+        let plan = plan_packing(&units, 4000, true);
+        // 2 × share + 200 + 800 (a thread counts whole) = 4000.
+        assert_eq!(plan.share, Some(1500));
+        assert_eq!(plan.order, vec![0, 1, 2, 3]);
+        assert!(spent(&units, &plan) <= 4000);
+        // The baseline never trims ahead.
+        assert_eq!(plan_packing(&units, 4000, false).share, None);
+    }
+
+    #[test]
+    fn when_crowded_value_per_token_decides_and_sources_take_turns() {
+        // Ten long documents ranked first, then short CRM notes and meetings.
+        let mut units: Vec<Unit> = (0..10)
+            .map(|i| unit(3000, 0.5 - i as f32 * 0.01, "docs"))
+            .collect();
+        units.extend((0..10).map(|i| unit(100, 0.2 - i as f32 * 0.01, "crm")));
+        units.extend((0..10).map(|i| unit(150, 0.2 - i as f32 * 0.01, "calendar")));
+        let budget = 3000;
+        let plan = plan_packing(&units, budget, true);
+        assert_eq!(plan.share, Some(MIN_SHARE_TOKENS));
+        assert!(spent(&units, &plan) <= u64::from(budget));
+        let packed = |source: &str| {
+            plan.order
+                .iter()
+                .filter(|&&i| units[i].source == source)
+                .count()
+        };
+        // Far more related items than rank order would give (4 documents at their share).
+        assert!(plan.order.len() >= 12, "{:?}", plan.order);
+        // Every source is represented; the short items are most of the window.
+        assert!(
+            packed("crm") >= 5 && packed("calendar") >= 5,
+            "{:?}",
+            plan.order
+        );
+        assert!(packed("docs") >= 1, "{:?}", plan.order);
+        // What was left out is marked so.
+        for (i, planned) in plan.planned.iter().enumerate() {
+            assert_eq!(*planned, plan.order.contains(&i));
+        }
+        // Within a source, better value first.
+        let crm: Vec<usize> = plan
+            .order
+            .iter()
+            .copied()
+            .filter(|&i| units[i].source == "crm")
+            .collect();
+        assert!(crm.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn sources_take_turns_when_values_are_close() {
+        // One source's items are slightly better per token; the other still gets turns.
+        let mut units: Vec<Unit> = (0..20).map(|_| unit(700, 0.30, "mail")).collect();
+        units.extend((0..20).map(|_| unit(700, 0.27, "crm")));
+        let plan = plan_packing(&units, 7000, true);
+        let crm = plan
+            .order
+            .iter()
+            .filter(|&&i| units[i].source == "crm")
+            .count();
+        assert_eq!(plan.order.len(), 10);
+        assert!((4..=6).contains(&crm), "crm got {crm} of 10");
+    }
 }

@@ -40,6 +40,8 @@ pub(crate) enum Signal {
     Participants(Vec<String>),
     /// Semantic neighbours of the query (embeddings).
     Semantic,
+    /// Related candidates by nearness to now (a tie-breaker).
+    Recency,
 }
 
 /// One ranked list of candidates.

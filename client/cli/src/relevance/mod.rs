@@ -9,6 +9,9 @@
 //!
 //! * **recall**: related items in the window / related items;
 //! * **precision**: related items in the window / items in the window (0 for an empty window);
+//! * **sources**: of the sources (documents, mail, calendar, CRM) that hold related items, the
+//!   share with a related item in the window (a window of 30 mails for a deal with meetings and
+//!   CRM notes scores 1/3);
 //! * latency p50 / p95 (client wall time over the Unix socket).
 //!
 //! Counting: every item counts once — each message of a mail thread and each attachment is its
@@ -262,6 +265,16 @@ async fn wait_for_embeddings(
     }
 }
 
+/// Which of the world's sources an item comes from.
+fn source_of(key: &Key) -> u8 {
+    match key {
+        Key::Doc(_) => 0,
+        Key::Mail { .. } => 1,
+        Key::Event(_) => 2,
+        Key::Crm(_) => 3,
+    }
+}
+
 /// The world's key of a stored item, from its source and external id.
 fn key_of(source: &str, external_id: &str) -> Option<Key> {
     let tail = external_id.rsplit('/').next().unwrap_or(external_id);
@@ -359,6 +372,9 @@ struct Sample {
     category: Category,
     recall: f64,
     precision: f64,
+    /// Share of the sources (documents, mail, calendar, CRM) holding related items that have
+    /// a related item in the window.
+    sources: f64,
     client_us: u64,
     server_us: u64,
     over_budget: bool,
@@ -495,10 +511,12 @@ async fn relevance(args: RelevanceArgs) -> Result<()> {
             for budget in BUDGETS {
                 let (client_us, response) = grab(&mut client, &q.text, budget, mode).await?;
                 let mut related = 0usize;
+                let mut sources_in_window: HashSet<u8> = HashSet::new();
                 for item in &response.items {
                     let is_related = match resolver.resolve(&mut client, &item.id).await? {
                         Some(n) if truths[qi].contains(&n) => {
                             related += 1;
+                            sources_in_window.insert(source_of(&world.items[n].key));
                             true
                         }
                         Some(_) => false,
@@ -523,12 +541,20 @@ async fn relevance(args: RelevanceArgs) -> Result<()> {
                 let mut copies_related = 0usize;
                 for id in response.items.iter().flat_map(|i| &i.duplicate_ids) {
                     match resolver.resolve(&mut client, id).await? {
-                        Some(n) if truths[qi].contains(&n) => copies_related += 1,
+                        Some(n) if truths[qi].contains(&n) => {
+                            copies_related += 1;
+                            sources_in_window.insert(source_of(&world.items[n].key));
+                        }
                         Some(_) => {}
                         None => unresolved += 1,
                     }
                 }
                 let recall = (related + copies_related) as f64 / truths[qi].len().max(1) as f64;
+                let sources_related: HashSet<u8> = truths[qi]
+                    .iter()
+                    .map(|&n| source_of(&world.items[n].key))
+                    .collect();
+                let sources = sources_in_window.len() as f64 / sources_related.len().max(1) as f64;
                 let precision = if response.items.is_empty() {
                     0.0
                 } else {
@@ -553,6 +579,7 @@ async fn relevance(args: RelevanceArgs) -> Result<()> {
                         category: q.category,
                         recall,
                         precision,
+                        sources,
                         client_us,
                         server_us: response.took_us,
                         over_budget: response.tokens_used > budget || item_sum > u64::from(budget),
@@ -751,24 +778,26 @@ fn report(
          **Recall** = related items in the window / related items (a near-identical copy left \
          out and named on a packed item's `duplicate_ids` counts as in the window: its text \
          is); **precision** = related items packed / items packed (an empty window counts 0); \
-         both are averaged over \
+         **sources** = sources (documents, mail, calendar, CRM) with a related item in the \
+         window / sources holding related items; all are averaged over \
          queries. Paraphrase queries name a topic in other words (no shared keyword) and are \
          reported apart (they need semantic retrieval). Latency is the client's wall time of the \
          gRPC call over the Unix socket, one call per query, mode and budget.\n"
     );
     let _ = writeln!(
         o,
-        "| mode | budget | recall | precision | paraphrase recall | p50 | p95 | server p95 | over budget |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| mode | budget | recall | precision | sources | paraphrase recall | p50 | p95 | server p95 | over budget |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let not_para = |s: &Sample| s.category != Category::Paraphrase;
     for ((mode, budget), cell) in cells {
         let _ = writeln!(
             o,
-            "| {} | {} | **{:.3}** | **{:.3}** | {:.3} | {} | {} | {} | {} |",
+            "| {} | {} | **{:.3}** | **{:.3}** | {:.3} | {:.3} | {} | {} | {} | {} |",
             mode.label(),
             bench::thousands(u64::from(*budget)),
             mean(cell.of(not_para).map(|s| s.recall)),
             mean(cell.of(not_para).map(|s| s.precision)),
+            mean(cell.of(not_para).map(|s| s.sources)),
             mean(
                 cell.of(|s| s.category == Category::Paraphrase)
                     .map(|s| s.recall)
