@@ -70,6 +70,22 @@ impl Fixture {
     fn grab(&self, query: &str) -> GrabResult {
         self.grab_mode(query, RetrievalMode::Full)
     }
+
+    fn grab_budget(&self, query: &str, token_budget: u32) -> GrabResult {
+        Retriever {
+            index: &self.index,
+            store: &self.reader,
+            counter: &self.counter,
+        }
+        .grab(&GrabParams {
+            query: query.into(),
+            token_budget,
+            filters: Filters::default(),
+            mode: RetrievalMode::Full,
+            now_ms: Some(NOW),
+        })
+        .unwrap()
+    }
 }
 
 fn ids(r: &GrabResult) -> Vec<String> {
@@ -503,4 +519,117 @@ fn the_window_is_grouped_by_organisation_and_chronological_inside() {
     let r = f.grab_mode("sso rollout", RetrievalMode::Bm25Only);
     let scores: Vec<f32> = r.items.iter().map(|i| i.score).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+}
+
+/// Three long documents and six short notes and meetings, all about one project.
+fn long_and_short_items(f: &mut Fixture) {
+    let words = ["cluster", "replica", "schema", "ledger", "backup", "index"];
+    let docs = (0..3)
+        .map(|d| {
+            let body: String = (0..180)
+                .map(|i| {
+                    format!(
+                        "Osprey runbook {d} step {i}: move the {} table t{d}x{i} to shard {} and check it. ",
+                        words[(i + d) % words.len()],
+                        i * 7 + d
+                    )
+                })
+                .collect();
+            let mut item = Item::new(
+                &format!("runbook-{d}.md"),
+                ItemKind::Document,
+                &format!("Osprey runbook {d}"),
+                &body,
+            );
+            item.timestamp_ms = Some(NOW - (20 + d as i64) * DAY);
+            item
+        })
+        .collect();
+    f.put("docs", docs);
+    let notes = (0..3)
+        .map(|i| {
+            let mut item = Item::new(
+                &format!("note-{i}"),
+                ItemKind::Note,
+                &format!("Osprey call note {i}"),
+                &format!("Customer asked about Osprey cutover window {i}."),
+            );
+            item.timestamp_ms = Some(NOW - (5 + i as i64) * DAY);
+            item
+        })
+        .collect();
+    f.put("crm", notes);
+    let meetings = (0..3)
+        .map(|i| {
+            let mut item = Item::new(
+                &format!("osprey-{i}"),
+                ItemKind::Event,
+                &format!("Osprey cutover rehearsal {i}"),
+                "Agenda: rehearse the Osprey cutover.",
+            );
+            item.timestamp_ms = Some(NOW + (1 + i as i64) * DAY);
+            item
+        })
+        .collect();
+    f.put("calendar", meetings);
+}
+
+#[test]
+fn a_tight_budget_trims_long_items_so_that_every_related_item_fits() {
+    let mut f = Fixture::new();
+    long_and_short_items(&mut f);
+    let all = f.grab_budget("Osprey", 100_000);
+    assert_eq!(all.items.len(), 9, "{:?}", ids(&all));
+    assert!(all.items.iter().all(|i| !i.truncated));
+    let long_tokens = all
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Document)
+        .map(|i| i.tokens)
+        .min()
+        .unwrap();
+    assert!(long_tokens > 2_000, "{long_tokens}");
+    // Room for one long document whole: ranking order would pack it and cut most of the rest.
+    let budget = long_tokens + 1_000;
+    let r = f.grab_budget("Osprey", budget);
+    assert!(r.tokens_used <= budget, "{} > {budget}", r.tokens_used);
+    assert_eq!(r.items.len(), 9, "{:?}", ids(&r));
+    let docs: Vec<_> = r
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Document)
+        .collect();
+    assert_eq!(docs.len(), 3);
+    assert!(
+        docs.iter()
+            .all(|d| d.truncated && d.text.contains("Osprey runbook"))
+    );
+    // Each long document got a similar share (they are trimmed to one share, chunk-aligned).
+    let (lo, hi) = (
+        docs.iter().map(|d| d.tokens).min().unwrap(),
+        docs.iter().map(|d| d.tokens).max().unwrap(),
+    );
+    assert!(hi - lo < 400, "shares {lo}..{hi}");
+    assert!(r.cut.is_empty(), "{:?}", r.cut);
+}
+
+#[test]
+fn a_crowded_budget_packs_by_value_per_token_and_every_source_gets_a_turn() {
+    let mut f = Fixture::new();
+    long_and_short_items(&mut f);
+    // Less than three long documents' minimum shares: not everything can go in.
+    let budget = 1_400;
+    let r = f.grab_budget("Osprey", budget);
+    assert!(r.tokens_used <= budget, "{} > {budget}", r.tokens_used);
+    let count = |kind: ItemKind| r.items.iter().filter(|i| i.kind == kind).count();
+    // The short items are worth more per token: all of them, and one long document trimmed.
+    assert_eq!(count(ItemKind::Note), 3, "{:?}", r.items);
+    assert_eq!(count(ItemKind::Event), 3, "{:?}", r.items);
+    assert!(count(ItemKind::Document) >= 1, "{:?}", r.items);
+    assert!(count(ItemKind::Document) < 3, "{:?}", r.items);
+    // What was left out is listed for paging.
+    let packed: Vec<&str> = r.items.iter().map(|i| i.id.as_str()).collect();
+    assert!(!r.cut.is_empty());
+    assert!(r.cut.iter().all(|c| !packed.contains(&c.id.as_str())));
+    assert_eq!(r.items.len() + r.cut.len(), 9, "{:?} {:?}", packed, r.cut);
 }
