@@ -536,9 +536,9 @@ fn long_and_short_items(f: &mut Fixture) {
                 })
                 .collect();
             let mut item = Item::new(
-                &format!("runbook-{d}.md"),
+                format!("runbook-{d}.md"),
                 ItemKind::Document,
-                &format!("Osprey runbook {d}"),
+                format!("Osprey runbook {d}"),
                 &body,
             );
             item.timestamp_ms = Some(NOW - (20 + d as i64) * DAY);
@@ -549,10 +549,10 @@ fn long_and_short_items(f: &mut Fixture) {
     let notes = (0..3)
         .map(|i| {
             let mut item = Item::new(
-                &format!("note-{i}"),
+                format!("note-{i}"),
                 ItemKind::Note,
-                &format!("Osprey call note {i}"),
-                &format!("Customer asked about Osprey cutover window {i}."),
+                format!("Osprey call note {i}"),
+                format!("Customer asked about Osprey cutover window {i}."),
             );
             item.timestamp_ms = Some(NOW - (5 + i as i64) * DAY);
             item
@@ -562,9 +562,9 @@ fn long_and_short_items(f: &mut Fixture) {
     let meetings = (0..3)
         .map(|i| {
             let mut item = Item::new(
-                &format!("osprey-{i}"),
+                format!("osprey-{i}"),
                 ItemKind::Event,
-                &format!("Osprey cutover rehearsal {i}"),
+                format!("Osprey cutover rehearsal {i}"),
                 "Agenda: rehearse the Osprey cutover.",
             );
             item.timestamp_ms = Some(NOW + (1 + i as i64) * DAY);
