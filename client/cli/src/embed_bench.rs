@@ -1,11 +1,11 @@
 //! `ctx model bench`: the semantic-search benchmark.
 //!
 //! Measures, with a real model directory: embedding throughput of store-sized chunks and of
-//! short sentences on 1 and 2 threads, query-embedding latency, brute-force vector-search
-//! latency over 100K and 1M random unit vectors (f32 and i8 rows, and how often i8 returns the
-//! same top 10 as exact f32), and a small paraphrase evaluation: an embedded daemon over
-//! documents whose key terms are only paraphrases of the queries, answered with and without the
-//! semantic candidates. Results are printed and written to a marked section of BENCHMARKS.md.
+//! short sentences on 1 and 2 threads, query-embedding latency, vector-search latency over
+//! 100K and 1M random unit vectors (`vector_bench`: the brute-force scan with f32 and i8 rows
+//! on one and two threads, and HNSW with the `ann-bench` feature), and a small paraphrase
+//! evaluation: an embedded daemon over documents whose key terms are only paraphrases of the
+//! queries, answered with and without the semantic candidates. Results are printed and written to a marked section of BENCHMARKS.md.
 //!
 //! A measurement tool, not a test: nothing here fails on a number.
 
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use ctx_embed::{EmbedOptions, Embedder, Precision, VectorIndex};
+use ctx_embed::{EmbedOptions, Embedder};
 
 /// Start marker of the section this command owns in the output file.
 const SECTION_START: &str = "<!-- embeddings-bench:start -->";
@@ -23,12 +23,35 @@ const SECTION_END: &str = "<!-- embeddings-bench:end -->";
 /// Options of `ctx model bench`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EmbedBenchArgs {
-    /// Model directory (config.json, tokenizer.json, model.safetensors).
-    #[arg(long, value_name = "DIR")]
-    pub model: PathBuf,
-    /// Vector counts to time brute-force search at.
+    /// Model directory (config.json, tokenizer.json, model.safetensors); not read with
+    /// --only-vectors.
+    #[arg(long, value_name = "DIR", required_unless_present = "only_vectors")]
+    pub model: Option<PathBuf>,
+    /// Numbers of random vectors to time vector search at (e.g. 20000 for a quick run).
     #[arg(long, value_delimiter = ',', default_values_t = [100_000usize, 1_000_000])]
     pub vectors: Vec<usize>,
+    /// Queries per vector-search measurement (latency percentiles and recall are over them).
+    #[arg(long, default_value_t = 100)]
+    pub queries: usize,
+    /// Only the vector-search measurements, on random vectors of --dim components: no model
+    /// is loaded, the section is printed and nothing is written.
+    #[arg(long)]
+    pub only_vectors: bool,
+    /// Vector dimension with --only-vectors (otherwise the model's).
+    #[arg(long, default_value_t = 384)]
+    pub dim: usize,
+    /// HNSW: links per node and layer (hnsw_rs `max_nb_connection`; layer 0 keeps twice as many).
+    #[cfg(feature = "ann-bench")]
+    #[arg(long, default_value_t = 16)]
+    pub hnsw_m: usize,
+    /// HNSW: candidate list width while building.
+    #[cfg(feature = "ann-bench")]
+    #[arg(long, default_value_t = 200)]
+    pub hnsw_ef_construction: usize,
+    /// HNSW: a larger size is not built (only extrapolated) once a build took longer than this.
+    #[cfg(feature = "ann-bench")]
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub hnsw_max_build_secs: f64,
     /// Chunks embedded per throughput measurement.
     #[arg(long, default_value_t = 64)]
     pub chunks: usize,
@@ -38,6 +61,24 @@ pub struct EmbedBenchArgs {
 }
 
 pub fn run(args: EmbedBenchArgs) -> Result<()> {
+    if args.only_vectors {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Vector search only (`--only-vectors`, nothing written). Measured {} on {}; {}.\n",
+            now_utc(),
+            machine(),
+            build_kind()
+        );
+        let _ = writeln!(out, "Command: `{}`\n", command_line());
+        crate::vector_bench::search_latency(args.dim, &args, &mut out);
+        print!("{out}");
+        return Ok(());
+    }
+    let model_dir = args
+        .model
+        .clone()
+        .context("--model DIR is needed (or --only-vectors)")?;
     let mut out = String::new();
     let _ = writeln!(out, "{SECTION_START}");
     let _ = writeln!(out, "## Semantic search benchmark (`ctx model bench`)\n");
@@ -47,19 +88,14 @@ pub fn run(args: EmbedBenchArgs) -> Result<()> {
          Other work shared the machine's cores during the run, so the numbers are noisy (expect ±20%).\n",
         now_utc(),
         machine(),
-        if cfg!(debug_assertions) {
-            "dev build (dependencies at opt-level 2, ctx-embed at 3)"
-        } else {
-            "release build"
-        }
+        build_kind()
     );
     let _ = writeln!(out, "Command: `{}`\n", command_line());
-    let model =
-        Embedder::load(&args.model, &EmbedOptions::default()).map_err(|e| anyhow!("{e}"))?;
+    let model = Embedder::load(&model_dir, &EmbedOptions::default()).map_err(|e| anyhow!("{e}"))?;
     let _ = writeln!(
         out,
         "Model: `{}` (dimension {}, {} pooling, at most {} word pieces per input, id {}).\n",
-        args.model.display(),
+        model_dir.display(),
         model.dim(),
         model.pooling().as_str(),
         model.max_tokens(),
@@ -70,7 +106,7 @@ pub fn run(args: EmbedBenchArgs) -> Result<()> {
     eprintln!("[2/4] query embedding latency");
     query_latency(&model, &mut out)?;
     eprintln!("[3/4] vector search latency");
-    search_latency(model.dim(), &args.vectors, &mut out);
+    crate::vector_bench::search_latency(model.dim(), &args, &mut out);
     eprintln!("[4/4] paraphrase evaluation");
     drop(model);
     tokio::runtime::Builder::new_multi_thread()
@@ -78,7 +114,7 @@ pub fn run(args: EmbedBenchArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
-        .block_on(paraphrase_eval(&args.model, &mut out))?;
+        .block_on(paraphrase_eval(&model_dir, &mut out))?;
     let _ = writeln!(out, "{SECTION_END}");
     print!("{out}");
     write_section(&args.output, &out)?;
@@ -224,80 +260,6 @@ fn query_latency(model: &Embedder, out: &mut String) -> Result<()> {
         ms(*times.last().unwrap_or(&Duration::ZERO))
     );
     Ok(())
-}
-
-fn random_unit(seed: &mut u64, dim: usize) -> Vec<f32> {
-    let mut v: Vec<f32> = (0..dim)
-        .map(|_| {
-            *seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((*seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-        })
-        .collect();
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.iter_mut().for_each(|x| *x /= n);
-    v
-}
-
-fn search_latency(dim: usize, counts: &[usize], out: &mut String) {
-    let _ = writeln!(out, "### Vector search latency (brute force, one thread)\n");
-    let _ = writeln!(
-        out,
-        "Random unit vectors of dimension {dim}, 30 queries each, top 40 items (what a query asks \
-         for). Recall: share of exact f32 top-10 items that the i8 matrix also returns in its \
-         top 10.\n"
-    );
-    let _ = writeln!(
-        out,
-        "| vectors | rows | memory | p50 | p95 | top-10 recall vs f32 |\n|---:|---|---:|---:|---:|---:|"
-    );
-    for &n in counts {
-        let mut seed = 42u64;
-        let mut f = VectorIndex::new(dim, Precision::F32);
-        let mut q = VectorIndex::new(dim, Precision::I8);
-        for owner in 0..n {
-            let v = random_unit(&mut seed, dim);
-            f.set(owner as i64, std::slice::from_ref(&v));
-            q.set(owner as i64, std::slice::from_ref(&v));
-        }
-        let queries: Vec<Vec<f32>> = (0..30).map(|_| random_unit(&mut seed, dim)).collect();
-        let mut recall_hits = 0usize;
-        for query in &queries {
-            let exact: Vec<i64> = f.search(query, 10).iter().map(|h| h.owner).collect();
-            let approx: Vec<i64> = q.search(query, 10).iter().map(|h| h.owner).collect();
-            recall_hits += exact.iter().filter(|o| approx.contains(o)).count();
-        }
-        let recall = recall_hits as f64 / (queries.len() * 10) as f64;
-        for (label, index) in [("f32", &f), ("i8", &q)] {
-            let mut times = Vec::new();
-            for query in &queries {
-                let started = Instant::now();
-                std::hint::black_box(index.search(query, 40));
-                times.push(started.elapsed());
-            }
-            times.sort();
-            let _ = writeln!(
-                out,
-                "| {} | {label} | {} | **{}** | {} | {} |",
-                thousands(n as u64),
-                human_bytes(index.memory_bytes() as u64),
-                ms(pct(&times, 0.5)),
-                ms(pct(&times, 0.95)),
-                if label == "i8" {
-                    format!("{:.1}%", recall * 100.0)
-                } else {
-                    "(exact)".into()
-                }
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "\nThe daemon keeps i8 rows (a quarter of f32's memory). Random vectors are the hard case \
-         for quantisation (all similarities near 0); on real embeddings the gaps between \
-         neighbours are wider.\n"
-    );
 }
 
 /// (file name, text, the queries it answers). No query word occurs in its answer.
@@ -550,7 +512,21 @@ fn evaluate(engine: &ctx_daemon::engine::Engine) -> Result<Vec<EvalRow>> {
     Ok(rows)
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
+/// "release build" or what a dev build is, and the cargo features that change the report.
+fn build_kind() -> String {
+    let kind = if cfg!(debug_assertions) {
+        "dev build (dependencies at opt-level 2, ctx-embed at 3)"
+    } else {
+        "release build"
+    };
+    if cfg!(feature = "ann-bench") {
+        format!("{kind} with the `ann-bench` feature")
+    } else {
+        kind.to_string()
+    }
+}
+
+pub(crate) fn pct(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -558,15 +534,15 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     crate::fmt::thousands(n)
 }
 
-fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     if bytes >= 1 << 30 {
         format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
     } else {

@@ -23,6 +23,7 @@ mod model_cmd;
 mod query;
 mod relevance;
 mod status;
+mod vector_bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -183,10 +183,25 @@ impl VectorIndex {
         self.scan_threads
     }
 
+    /// Sets the rows each thread must scan at least before a search is split (the default is
+    /// [`Self::PARALLEL_MIN_ROWS_PER_THREAD`]); benchmarks lower it to measure a split the
+    /// daemon would not make.
+    pub fn set_parallel_min_rows_per_thread(&mut self, rows: usize) {
+        self.min_rows_per_thread = rows.max(1);
+    }
+
+    /// The threads a search of this matrix uses now: the scan threads, fewer when the matrix
+    /// has under the minimum rows per thread.
+    pub fn effective_scan_threads(&self) -> usize {
+        self.scan_threads
+            .min(self.len() / self.min_rows_per_thread)
+            .max(1)
+    }
+
     /// The `k` best rows as (similarity, row), best first (ties: lower row first).
     fn top_rows(&self, query: &Query, k: usize) -> Vec<(f32, u32)> {
         let n = self.len();
-        let threads = self.scan_threads.min(n / self.min_rows_per_thread).max(1);
+        let threads = self.effective_scan_threads();
         let mut best = if threads == 1 {
             self.top_rows_in(query, 0..n, k)
         } else {
@@ -543,9 +558,20 @@ mod tests {
         }
         let q = unit(7_777_777, dim);
         index.set_scan_threads(1);
+        assert_eq!(index.effective_scan_threads(), 1);
         let one = index.search(&q, 40);
         index.set_scan_threads(2);
+        assert_eq!(index.effective_scan_threads(), 2);
         let two = index.search(&q, 40);
+        index.set_scan_threads(3);
+        assert_eq!(
+            index.effective_scan_threads(),
+            2,
+            "fewer than 100K rows per thread"
+        );
+        index.set_parallel_min_rows_per_thread(1000);
+        assert_eq!(index.effective_scan_threads(), 3);
+        assert_eq!(index.search(&q, 40), one);
         assert_eq!(one, two);
         assert_eq!(one, naive_search(&index, &q, 40));
     }
