@@ -13,6 +13,8 @@ use crate::value::expand_path;
 pub const DEFAULT_EMBED_THREADS: usize = 1;
 /// Default `[embeddings] batch_size`, in chunks per forward pass.
 pub const DEFAULT_EMBED_BATCH: usize = 16;
+/// Default `[embeddings] nice`: the OS scheduling priority of the embedding threads.
+pub const DEFAULT_EMBED_NICE: i32 = 10;
 /// Files a model directory must hold.
 pub const MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 
@@ -28,6 +30,9 @@ pub struct EmbeddingsConfig {
     pub batch_size: usize,
     /// Longest input in word pieces (`None`: the model's own setting).
     pub max_tokens: Option<usize>,
+    /// Nice value (0–19) of the embedding worker thread and its pool's threads only; 0 leaves
+    /// them at the daemon's priority.
+    pub nice: i32,
 }
 
 impl Default for EmbeddingsConfig {
@@ -37,6 +42,7 @@ impl Default for EmbeddingsConfig {
             threads: DEFAULT_EMBED_THREADS,
             batch_size: DEFAULT_EMBED_BATCH,
             max_tokens: None,
+            nice: DEFAULT_EMBED_NICE,
         }
     }
 }
@@ -48,6 +54,7 @@ pub(crate) struct RawEmbeddings {
     threads: Option<Spanned<u64>>,
     batch_size: Option<Spanned<u64>>,
     max_tokens: Option<Spanned<u64>>,
+    nice: Option<Spanned<i64>>,
 }
 
 /// The main file read for its `[embeddings]` table alone (the other tables are checked by
@@ -96,6 +103,22 @@ pub(crate) fn build(
     }
     if let Some(v) = &raw.max_tokens {
         config.max_tokens = positive("max_tokens", v, 8192, &mut errors);
+    }
+    if let Some(v) = &raw.nice {
+        match i32::try_from(*v.get_ref()) {
+            Ok(nice) if (0..=19).contains(&nice) => config.nice = nice,
+            _ => errors.push(
+                doc.at(
+                    v.span(),
+                    "`nice` must be between 0 and 19".to_string(),
+                    Some(
+                        "the embedding threads' OS priority: 0 = the daemon's own, 19 = the \
+                     lowest (default 10); a higher priority than the daemon's is never asked for"
+                            .into(),
+                    ),
+                ),
+            ),
+        }
     }
     if let Some(model) = &raw.model {
         match expand_path(model.get_ref(), path.parent(), env) {

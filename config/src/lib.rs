@@ -66,7 +66,9 @@ pub use crm::{
     ExportFormatSetting, HubSpotSettings, RestAuth, RestObjectSettings, RestPaginationSettings,
     crm_defaults,
 };
-pub use embeddings::{DEFAULT_EMBED_BATCH, DEFAULT_EMBED_THREADS, EmbeddingsConfig, MODEL_FILES};
+pub use embeddings::{
+    DEFAULT_EMBED_BATCH, DEFAULT_EMBED_NICE, DEFAULT_EMBED_THREADS, EmbeddingsConfig, MODEL_FILES,
+};
 pub use error::{ConfigError, ConfigErrors};
 pub use main_file::{
     DEFAULT_BUDGET, DEFAULT_LOG, DEFAULT_MAX_BUDGET, DaemonConfig, RetrievalConfig,

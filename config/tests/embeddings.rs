@@ -26,6 +26,7 @@ fn no_embeddings_table_means_no_model() {
     assert_eq!(config.embeddings.model, None);
     assert_eq!(config.embeddings.threads, 1);
     assert_eq!(config.embeddings.batch_size, 16);
+    assert_eq!(config.embeddings.nice, 10);
 }
 
 #[test]
@@ -39,6 +40,7 @@ fn every_embeddings_key_is_read_and_the_model_path_is_relative_to_the_file() {
             threads: 2,
             batch_size: 8,
             max_tokens: Some(128),
+            nice: 5,
         }
     );
 }
@@ -103,4 +105,34 @@ fn unknown_embeddings_key_suggests_the_right_one() {
         "{:?}",
         errors[0].hint
     );
+}
+
+#[test]
+fn nice_outside_0_to_19_is_located_with_a_hint() {
+    for (file, line_col) in [
+        ("embeddings_nice.toml", (3, 8)),
+        ("embeddings_nice_negative.toml", (2, 8)),
+    ] {
+        let errors = errors(file);
+        assert_eq!(errors.len(), 1, "{file}: {errors:#?}");
+        let e = &errors[0];
+        assert_eq!(e.message, "`nice` must be between 0 and 19", "{file}");
+        assert_eq!(
+            (e.line, e.column),
+            (Some(line_col.0), Some(line_col.1)),
+            "{file}"
+        );
+        assert!(
+            e.path.as_ref().unwrap().ends_with(file),
+            "{file}: {:?}",
+            e.path
+        );
+        let hint = e.hint.as_deref().unwrap_or("");
+        assert!(hint.contains("19 = the lowest"), "{file}: {hint}");
+        let shown = e.to_string();
+        assert!(
+            shown.contains(&format!("{file}:{}:{}", line_col.0, line_col.1)),
+            "{shown}"
+        );
+    }
 }

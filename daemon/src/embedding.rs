@@ -34,6 +34,28 @@ pub const MAX_CHUNKS_PER_ITEM: usize = 64;
 /// Change-log entries read per page when following the log.
 const CHANGE_PAGE: usize = 5_000;
 
+/// Lowers the calling embedding thread to `[embeddings] nice` (this thread only; see
+/// `crate::priority`); logs and goes on when it cannot.
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    let thread = std::thread::current();
+    match crate::priority::lower_current_thread(nice) {
+        Ok(now) => tracing::debug!(
+            thread = thread.name(),
+            nice = now,
+            "embedding thread priority"
+        ),
+        Err(e) => tracing::warn!(
+            thread = thread.name(),
+            nice,
+            error = %e,
+            "cannot lower the embedding thread's priority; it runs at the daemon's"
+        ),
+    }
+}
+
 /// Counts work that the background worker yields to.
 #[derive(Debug, Default)]
 pub struct Activity {
@@ -183,6 +205,9 @@ impl Semantic {
         if let Ok(mut wake) = self.wake.lock() {
             *wake = Some(tx);
         }
+        // rayon's global pool serves query embedding; a thread inherits its creator's nice value,
+        // so it must not be started first by the (lowered) worker thread: start it here.
+        let _ = rayon::current_num_threads();
         let me = self.clone();
         let handle = std::thread::Builder::new()
             .name("ctx-embed-worker".into())
@@ -287,6 +312,8 @@ impl Semantic {
         model_dir: &std::path::Path,
         wake: mpsc::Receiver<bool>,
     ) {
+        let nice = self.config.nice;
+        lower_priority(nice);
         let started = Instant::now();
         let embedder = match Embedder::load(
             model_dir,
@@ -308,6 +335,7 @@ impl Semantic {
         let pool = match rayon::ThreadPoolBuilder::new()
             .num_threads(self.config.threads)
             .thread_name(|i| format!("ctx-embed-{i}"))
+            .start_handler(move |_| lower_priority(nice))
             .build()
         {
             Ok(p) => p,

@@ -14,6 +14,7 @@ pub mod connectors;
 mod connectors_crm;
 pub mod embedding;
 pub mod engine;
+mod priority;
 pub mod runner;
 pub mod server;
 pub mod service;
