@@ -648,7 +648,6 @@ impl Retriever<'_> {
             }
         }
         // 4. Fuse, keep what is related, best first.
-        let mut fused = signals::fuse(&lists);
         let mut seen: HashSet<i64> = HashSet::new();
         let mut order: Vec<i64> = Vec::new();
         for list in &lists {
@@ -675,8 +674,8 @@ impl Retriever<'_> {
                 weight: RECENCY_WEIGHT,
                 rowids: by_time,
             });
-            fused = signals::fuse(&lists);
         }
+        let fused = signals::fuse(&lists);
         order.sort_by(|a, b| {
             fused[b]
                 .partial_cmp(&fused[a])

@@ -51,27 +51,7 @@ impl Fixture {
         self.index.catch_up(&self.reader, false).unwrap();
     }
 
-    fn grab_mode(&self, query: &str, mode: RetrievalMode) -> GrabResult {
-        Retriever {
-            index: &self.index,
-            store: &self.reader,
-            counter: &self.counter,
-        }
-        .grab(&GrabParams {
-            query: query.into(),
-            token_budget: 100_000,
-            filters: Filters::default(),
-            mode,
-            now_ms: Some(NOW),
-        })
-        .unwrap()
-    }
-
-    fn grab(&self, query: &str) -> GrabResult {
-        self.grab_mode(query, RetrievalMode::Full)
-    }
-
-    fn grab_budget(&self, query: &str, token_budget: u32) -> GrabResult {
+    fn grab_with(&self, query: &str, token_budget: u32, mode: RetrievalMode) -> GrabResult {
         Retriever {
             index: &self.index,
             store: &self.reader,
@@ -81,10 +61,22 @@ impl Fixture {
             query: query.into(),
             token_budget,
             filters: Filters::default(),
-            mode: RetrievalMode::Full,
+            mode,
             now_ms: Some(NOW),
         })
         .unwrap()
+    }
+
+    fn grab_mode(&self, query: &str, mode: RetrievalMode) -> GrabResult {
+        self.grab_with(query, 100_000, mode)
+    }
+
+    fn grab(&self, query: &str) -> GrabResult {
+        self.grab_mode(query, RetrievalMode::Full)
+    }
+
+    fn grab_budget(&self, query: &str, token_budget: u32) -> GrabResult {
+        self.grab_with(query, token_budget, RetrievalMode::Full)
     }
 }
 
