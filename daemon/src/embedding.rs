@@ -100,13 +100,13 @@ struct QueryVectors {
 impl QueryVectors {
     const CAPACITY: usize = 256;
 
-    /// The cached vector, as the one-row result `Embedder::embed` gives.
-    fn get(&mut self, query: &str) -> Option<Vec<Vec<f32>>> {
+    /// The cached vector of `query`.
+    fn get(&mut self, query: &str) -> Option<Vec<f32>> {
         self.tick += 1;
         let tick = self.tick;
         let entry = self.entries.get_mut(query)?;
         entry.0 = tick;
-        Some(vec![entry.1.clone()])
+        Some(entry.1.clone())
     }
 
     fn put(&mut self, query: &str, vector: &[f32]) {
@@ -271,9 +271,11 @@ impl Semantic {
             .lock()
             .ok()
             .and_then(|mut c| c.get(query));
-        let vector = match cached.map(Ok).unwrap_or_else(|| embedder.embed(&[query])) {
-            Ok(mut v) if !v.is_empty() => {
-                let vector = v.remove(0);
+        let vector = match cached
+            .map(Ok)
+            .unwrap_or_else(|| embedder.embed_query(query))
+        {
+            Ok(vector) if !vector.is_empty() => {
                 if let Ok(mut c) = self.query_vectors.lock() {
                     c.put(query, &vector);
                 }
@@ -319,6 +321,7 @@ impl Semantic {
             model_dir,
             &EmbedOptions {
                 max_tokens: self.config.max_tokens,
+                ..EmbedOptions::default()
             },
         ) {
             Ok(e) => Arc::new(e),
@@ -751,11 +754,11 @@ mod tests {
             c.put(&format!("q{i}"), &[i as f32]);
         }
         // Touch the oldest: the second oldest is evicted by the next insertion instead.
-        assert_eq!(c.get("q0"), Some(vec![vec![0.0]]));
+        assert_eq!(c.get("q0"), Some(vec![0.0]));
         c.put("new", &[9.0]);
         assert_eq!(c.entries.len(), QueryVectors::CAPACITY);
         assert!(c.get("q1").is_none());
-        assert_eq!(c.get("q0"), Some(vec![vec![0.0]]));
-        assert_eq!(c.get("new"), Some(vec![vec![9.0]]));
+        assert_eq!(c.get("q0"), Some(vec![0.0]));
+        assert_eq!(c.get("new"), Some(vec![9.0]));
     }
 }

@@ -64,9 +64,10 @@ fn check(global: &GlobalArgs) -> anyhow::Result<()> {
         Some(model) => {
             let _ = writeln!(
                 out,
-                "embeddings  {} ({} threads, batches of {})",
+                "embeddings  {} ({} threads at nice {}, batches of {})",
                 model.display(),
                 config.embeddings.threads,
+                config.embeddings.nice,
                 config.embeddings.batch_size
             );
         }

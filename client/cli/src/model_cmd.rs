@@ -91,7 +91,7 @@ fn check(dir: &Path) -> anyhow::Result<String> {
     let query_rounds = 20;
     for _ in 0..query_rounds {
         model
-            .embed(&["contract extension"])
+            .embed_query("contract extension")
             .map_err(|e| anyhow!("{e}"))?;
     }
     let query_ms = started.elapsed().as_secs_f64() * 1000.0 / query_rounds as f64;

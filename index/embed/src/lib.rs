@@ -12,6 +12,7 @@
 
 mod file;
 mod model;
+mod query_encoder;
 mod simd;
 pub mod tiny;
 mod vectors;

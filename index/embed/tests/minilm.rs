@@ -73,3 +73,37 @@ fn minilm_matches_the_reference_vectors() {
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     assert!(dot(&vectors[0], &vectors[1]) > dot(&vectors[0], &vectors[2]) + 0.2);
 }
+
+#[test]
+fn minilm_query_vectors_stay_close_to_the_reference() {
+    let Some(dir) = model_dir() else {
+        return;
+    };
+    let reference: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/minilm_reference.json")).unwrap();
+    let model = Embedder::load(&dir, &EmbedOptions::default()).expect("model loads");
+    assert!(model.has_quantized_queries());
+    let sentences = reference["sentences"].as_array().unwrap();
+    let expected: Vec<Vec<f32>> = sentences
+        .iter()
+        .map(|s| {
+            s["vector"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect();
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let mut queries = Vec::new();
+    for (s, reference_vector) in sentences.iter().zip(&expected) {
+        let text = s["text"].as_str().unwrap();
+        let query = model.embed_query(text).unwrap();
+        let cos = dot(&query, reference_vector);
+        assert!(cos >= 0.99, "{text:?}: query path cosine {cos}");
+        queries.push(query);
+    }
+    // A query vector still finds the paraphrase among the (f32) document vectors.
+    assert!(dot(&queries[0], &expected[1]) > dot(&queries[0], &expected[2]) + 0.2);
+}

@@ -118,6 +118,7 @@ fn long_input_is_truncated_to_max_tokens() {
         tmp.path(),
         &EmbedOptions {
             max_tokens: Some(16),
+            ..EmbedOptions::default()
         },
     )
     .unwrap();
@@ -131,6 +132,7 @@ fn long_input_is_truncated_to_max_tokens() {
         tmp.path(),
         &EmbedOptions {
             max_tokens: Some(10_000),
+            ..EmbedOptions::default()
         },
     )
     .unwrap();
@@ -230,4 +232,40 @@ fn corrupt_files_give_clear_errors() {
     std::fs::write(dir.join("model.safetensors"), weights(10, 1, None)).unwrap();
     let e = load_error(dir);
     assert!(e.contains("vocab_size"), "{e}");
+}
+
+#[test]
+fn quantized_query_vectors_agree_with_the_f32_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_model(tmp.path(), 11);
+    let model = load(tmp.path());
+    assert!(
+        model.has_quantized_queries(),
+        "32-wide layers suit 8-bit blocks"
+    );
+    let exact = Embedder::load(
+        tmp.path(),
+        &EmbedOptions {
+            quantized_queries: false,
+            ..EmbedOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(!exact.has_quantized_queries());
+    let texts = [
+        "The contract renewal is due in March.",
+        "lunch soup",
+        "acme deal the the the the",
+        "",
+    ];
+    for text in texts {
+        let f32_vector = model.embed(&[text]).unwrap().remove(0);
+        let query = model.embed_query(text).unwrap();
+        assert_eq!(query.len(), HIDDEN);
+        assert!((norm(&query) - 1.0).abs() < 1e-5, "norm {}", norm(&query));
+        let agreement = cosine(&query, &f32_vector);
+        assert!(agreement > 0.995, "{text:?}: cosine {agreement}");
+        // Without the 8-bit encoder a query is exactly a one-text batch.
+        assert_eq!(exact.embed_query(text).unwrap(), f32_vector);
+    }
 }
