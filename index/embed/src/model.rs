@@ -40,16 +40,16 @@ pub struct EmbedOptions {
     /// Longest input in word pieces, special tokens included; `None`: the model's
     /// `sentence_bert_config.json` `max_seq_length`, else 256 (capped by the model's positions).
     pub max_tokens: Option<usize>,
-    /// Build the 8-bit query encoder ([`Embedder::embed_query`]); off, queries take the f32
-    /// path like documents (slower, for comparisons). Default on.
-    pub quantized_queries: bool,
+    /// Build the f16 query encoder ([`Embedder::embed_query`]); off, queries take the f32 path
+    /// like documents (slower, for comparisons). Default on.
+    pub half_precision_queries: bool,
 }
 
 impl Default for EmbedOptions {
     fn default() -> Self {
         EmbedOptions {
             max_tokens: None,
-            quantized_queries: true,
+            half_precision_queries: true,
         }
     }
 }
@@ -171,9 +171,11 @@ fn read_max_seq_length(dir: &Path) -> Result<Option<usize>> {
 /// serves the background worker and queries.
 pub struct Embedder {
     model: BertModel,
-    /// The 8-bit copy that embeds queries ([`Embedder::embed_query`]); `None` when the
-    /// model's widths do not suit its blocks.
+    /// The f16 copy that embeds queries ([`Embedder::embed_query`]); `None` when turned off.
     query_encoder: Option<QueryEncoder>,
+    /// Where queries are embedded: built on the first query, so that its threads take the
+    /// priority of the thread that asks (not the background worker's, which loads the model).
+    query_pool: std::sync::OnceLock<Option<rayon::ThreadPool>>,
     tokenizer: Tokenizer,
     pooling: Pooling,
     dim: usize,
@@ -240,7 +242,7 @@ impl Embedder {
                 dir: dir.to_path_buf(),
                 problem: format!("model.safetensors does not match config.json: {e}"),
             };
-            let query_encoder = if options.quantized_queries && QueryEncoder::supports(config) {
+            let query_encoder = if options.half_precision_queries {
                 Some(QueryEncoder::load(&vb, config).map_err(mismatch)?)
             } else {
                 None
@@ -273,6 +275,7 @@ impl Embedder {
         Ok(Embedder {
             model,
             query_encoder,
+            query_pool: std::sync::OnceLock::new(),
             tokenizer,
             pooling: checked.pooling,
             dim: config.hidden_size,
@@ -363,9 +366,9 @@ impl Embedder {
         Ok(normalized.to_vec2::<f32>()?)
     }
 
-    /// The vector of one query: like `embed(&[text])`, computed by the 8-bit query encoder
-    /// when the model has one (a few ms instead of ~9 for a short text on one core; cosine
-    /// ≥ 0.99 to the f32 vector on all-MiniLM-L6-v2, see `ctx model bench`).
+    /// The vector of one query: like `embed(&[text])`, computed by the f16 query encoder
+    /// on a pool of up to two threads (~4.5 ms instead of ~10 for a short query on 2 cores;
+    /// cosine to the f32 vector above 0.9999 on all-MiniLM-L6-v2, see `ctx model bench`).
     pub fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
         let Some(encoder) = &self.query_encoder else {
             return Ok(self.embed(&[text])?.remove(0));
@@ -374,11 +377,24 @@ impl Embedder {
             .tokenizer
             .encode(text, true)
             .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
-        Ok(encoder.encode(encoding.get_ids(), self.pooling)?)
+        let pool = self.query_pool.get_or_init(|| {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("ctx-query-embed-{i}"))
+                .build()
+                .inspect_err(|e| tracing::warn!(error = %e, "no query thread pool; queries embed on the calling thread"))
+                .ok()
+        });
+        let encode = || encoder.encode(encoding.get_ids(), self.pooling);
+        Ok(match pool {
+            Some(pool) => pool.install(encode)?,
+            None => encode()?,
+        })
     }
 
-    /// Whether queries go through the 8-bit encoder (see [`Embedder::embed_query`]).
-    pub fn has_quantized_queries(&self) -> bool {
+    /// Whether queries go through the f16 encoder (see [`Embedder::embed_query`]).
+    pub fn has_half_precision_queries(&self) -> bool {
         self.query_encoder.is_some()
     }
 

@@ -1,75 +1,121 @@
-//! The query path: the same BERT encoder for one short text, with its matrix weights quantized
-//! to 8 bits (candle's Q8_0: blocks of 32 weights sharing one scale).
+//! The query path: the same BERT encoder for one short text, with its matrix weights in f16
+//! and its own matrix product.
 //!
 //! Why a second copy: a query is one text of a few word pieces, so its forward pass is six
-//! layers of matrix-vector-like products that read every weight once. In f32 that is ~42 MB of
-//! weights streamed per query (all-MiniLM-L6-v2), which is what the ~9 ms of the f32 path
-//! were spent on; in Q8_0 it is ~11 MB, with candle's SIMD integer dot products. Documents keep
-//! the f32 path (it matches the reference sentence-transformers vectors), and the stored matrix
-//! is searched in i8 anyway, so the query's quantisation noise is of the same order as the one
-//! search already accepts. `ctx model bench` reports the cosine between both paths.
+//! layers of products of a handful of rows with every weight matrix. candle's f32 path spends
+//! most of that time re-packing the weight matrices (gemm packs its right-hand side on every
+//! call) and streaming 42 MB of f32 weights from memory (all-MiniLM-L6-v2); here the weights
+//! are half as many bytes, read once per four rows in their stored layout
+//! ([`crate::simd::matmul_f16_rows`]), the larger products split over two threads, and the
+//! whole pass runs inside one small thread pool (candle's element-wise ops would otherwise hand
+//! each op to rayon's global pool and back). Measured on 2 cores: ~4.5 ms per short query
+//! instead of ~10 ms, cosine to the f32 vector above 0.9999 (`ctx model bench` reports both).
+//! Documents keep the f32 path, which matches the reference sentence-transformers vectors.
 //!
 //! The forward pass is written here rather than taken from candle-transformers because its
-//! `BertModel` keeps its linear layers private (no way to swap in quantized weights); it is the
-//! same computation for one unpadded sequence (no attention mask), checked against `BertModel`
-//! on the tiny test model and on the real one.
+//! `BertModel` keeps its linear layers private; it is the same computation for one unpadded
+//! sequence (no attention mask), checked against `BertModel` on the tiny test model and on the
+//! real one.
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
 use crate::model::Pooling;
+use crate::simd::matmul_f16_rows;
 
-/// The quantisation of the matrix weights; its block size must divide the layer widths.
-const QUERY_WEIGHTS: GgmlDType = GgmlDType::Q8_0;
-
-/// One linear layer: quantized weight, f32 bias.
-struct QLinear {
-    weight: QMatMul,
-    bias: Tensor,
+/// One linear layer: weight as f16 bit patterns in its stored `(out, in)` layout, f32 bias.
+struct HalfLinear {
+    weight: Vec<u16>,
+    bias: Vec<f32>,
+    in_dim: usize,
+    out_dim: usize,
 }
 
-impl QLinear {
-    fn load(vb: &VarBuilder, out_dim: usize, in_dim: usize) -> candle_core::Result<QLinear> {
-        let weight = vb.get((out_dim, in_dim), "weight")?;
-        let bias = vb.get(out_dim, "bias")?;
-        Ok(QLinear {
-            weight: QMatMul::from_qtensor(QTensor::quantize(&weight, QUERY_WEIGHTS)?)?,
-            bias,
+impl HalfLinear {
+    fn from_tensors(weight: &Tensor, bias: &Tensor) -> candle_core::Result<HalfLinear> {
+        let (out_dim, in_dim) = weight.dims2()?;
+        let weight = weight
+            .to_dtype(DType::F16)?
+            .flatten_all()?
+            .to_vec1::<half::f16>()?
+            .into_iter()
+            .map(half::f16::to_bits)
+            .collect();
+        Ok(HalfLinear {
+            weight,
+            bias: bias.to_vec1::<f32>()?,
+            in_dim,
+            out_dim,
         })
     }
 
+    fn load(vb: &VarBuilder, out_dim: usize, in_dim: usize) -> candle_core::Result<HalfLinear> {
+        HalfLinear::from_tensors(
+            &vb.get((out_dim, in_dim), "weight")?,
+            &vb.get(out_dim, "bias")?,
+        )
+    }
+
     /// Query, key and value as one product (one pass over the input instead of three).
-    fn load_fused(vbs: [VarBuilder; 3], dim: usize) -> candle_core::Result<QLinear> {
+    fn load_fused(vbs: [VarBuilder; 3], dim: usize) -> candle_core::Result<HalfLinear> {
         let mut weights = Vec::with_capacity(3);
         let mut biases = Vec::with_capacity(3);
         for vb in &vbs {
             weights.push(vb.get((dim, dim), "weight")?);
             biases.push(vb.get(dim, "bias")?);
         }
-        let weight = Tensor::cat(&weights, 0)?;
-        Ok(QLinear {
-            weight: QMatMul::from_qtensor(QTensor::quantize(&weight, QUERY_WEIGHTS)?)?,
-            bias: Tensor::cat(&biases, 0)?,
-        })
+        HalfLinear::from_tensors(&Tensor::cat(&weights, 0)?, &Tensor::cat(&biases, 0)?)
     }
 
+    /// `xs · Wᵀ + b` for `xs` of shape `(rows, in)`.
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        self.weight.forward(xs)?.broadcast_add(&self.bias)
+        let (rows, in_dim) = xs.dims2()?;
+        if in_dim != self.in_dim {
+            candle_core::bail!("linear layer of width {} given {in_dim}", self.in_dim);
+        }
+        let x = xs.flatten_all()?.to_vec1::<f32>()?;
+        let n = self.out_dim;
+        let mut out = vec![0f32; rows * n];
+        if rayon::current_num_threads() > 1 && n >= 64 {
+            // Two halves of the output columns on two threads: reading the weights is the
+            // cost, and one core does not use all the memory bandwidth. If the other thread
+            // is busy, `join` runs both halves here.
+            let (left, right) = self.weight.split_at(n / 2 * in_dim);
+            let product = |w: &[u16]| {
+                let cols = w.len() / in_dim;
+                let mut o = vec![0f32; rows * cols];
+                matmul_f16_rows(&x, rows, in_dim, w, cols, &mut o);
+                o
+            };
+            let (a, b) = rayon::join(|| product(left), || product(right));
+            let split = n / 2;
+            for (r, row) in out.chunks_exact_mut(n).enumerate() {
+                row[..split].copy_from_slice(&a[r * split..(r + 1) * split]);
+                row[split..].copy_from_slice(&b[r * (n - split)..(r + 1) * (n - split)]);
+            }
+        } else {
+            matmul_f16_rows(&x, rows, in_dim, &self.weight, n, &mut out);
+        }
+        for row in out.chunks_exact_mut(self.out_dim) {
+            for (o, b) in row.iter_mut().zip(&self.bias) {
+                *o += b;
+            }
+        }
+        Tensor::from_vec(out, (rows, self.out_dim), &Device::Cpu)
     }
 }
 
 struct Layer {
-    qkv: QLinear,
-    attention_out: QLinear,
+    qkv: HalfLinear,
+    attention_out: HalfLinear,
     attention_norm: LayerNorm,
-    intermediate: QLinear,
-    output: QLinear,
+    intermediate: HalfLinear,
+    output: HalfLinear,
     output_norm: LayerNorm,
 }
 
-/// The quantized encoder for single texts (see the module docs).
+/// The f16 encoder for single texts (see the module docs).
 pub(crate) struct QueryEncoder {
     /// Word-piece embeddings in f16: only a few rows are gathered per query, so the table's
     /// size matters more than its precision (24 MB instead of 47 MB for a 30K vocabulary).
@@ -85,18 +131,6 @@ pub(crate) struct QueryEncoder {
 }
 
 impl QueryEncoder {
-    /// Whether the model's layer widths suit the quantisation's blocks; when they do not, the
-    /// f32 path serves queries too.
-    pub(crate) fn supports(config: &Config) -> bool {
-        let block = QUERY_WEIGHTS.block_size();
-        config.hidden_size.is_multiple_of(block)
-            && config.intermediate_size.is_multiple_of(block)
-            && config.num_attention_heads > 0
-            && config
-                .hidden_size
-                .is_multiple_of(config.num_attention_heads)
-    }
-
     /// Builds the encoder from the same weights as [`candle_transformers::models::bert::BertModel`]
     /// (`vb` at the root of the safetensors file), trying the same name prefixes it does.
     pub(crate) fn load(vb: &VarBuilder, config: &Config) -> candle_core::Result<QueryEncoder> {
@@ -135,22 +169,26 @@ impl QueryEncoder {
             let attention = layer.pp("attention");
             let own = attention.pp("self");
             layers.push(Layer {
-                qkv: QLinear::load_fused(
+                qkv: HalfLinear::load_fused(
                     [own.pp("query"), own.pp("key"), own.pp("value")],
                     hidden,
                 )?,
-                attention_out: QLinear::load(&attention.pp("output.dense"), hidden, hidden)?,
+                attention_out: HalfLinear::load(&attention.pp("output.dense"), hidden, hidden)?,
                 attention_norm: candle_nn::layer_norm(
                     hidden,
                     eps,
                     attention.pp("output.LayerNorm"),
                 )?,
-                intermediate: QLinear::load(
+                intermediate: HalfLinear::load(
                     &layer.pp("intermediate.dense"),
                     config.intermediate_size,
                     hidden,
                 )?,
-                output: QLinear::load(&layer.pp("output.dense"), hidden, config.intermediate_size)?,
+                output: HalfLinear::load(
+                    &layer.pp("output.dense"),
+                    hidden,
+                    config.intermediate_size,
+                )?,
                 output_norm: candle_nn::layer_norm(hidden, eps, layer.pp("output.LayerNorm"))?,
             });
         }

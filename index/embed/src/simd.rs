@@ -8,6 +8,12 @@
 //! returns exactly what the portable version returns, for any input (−128 included); the
 //! property tests check that on random rows of odd lengths.
 //!
+//! It also holds the query encoder's matrix product ([`matmul_f16_rows`]): a few activation
+//! rows (f32) times a linear layer's weights stored as f16, read as the layer stores them (one
+//! contiguous row per output). candle's gemm re-packs the weight matrix on every call, which for
+//! a handful of query rows costs more than the product itself; here each weight is read once
+//! per block of four activation rows, converted by F16C (`vcvtph2ps`) and multiplied by FMA.
+//!
 //! This is the only module of the crate with `unsafe`: unaligned loads through raw pointers
 //! (each bounded by a slice length checked just before) and the call of the AVX2 functions
 //! after the run-time check says the CPU has AVX2.
@@ -102,9 +108,136 @@ pub(crate) fn dots_i8(rows: &[i8], dim: usize, query: &QueryI8, out: &mut [i32])
     }
 }
 
+/// `out[i·n + j] = Σ_l x[i·k + l] · w[j·k + l]` for `m` rows of `x` and `n` rows of `w` (f16 bit
+/// patterns, a linear layer's `(out, in)` weight matrix): the product with the transposed
+/// weights. AVX2 + FMA + F16C where the CPU has them, a portable loop otherwise; the two agree
+/// to float rounding (sums in another order).
+pub fn matmul_f16_rows(x: &[f32], m: usize, k: usize, w: &[u16], n: usize, out: &mut [f32]) {
+    assert!(
+        x.len() >= m * k && w.len() >= n * k && out.len() >= m * n,
+        "matmul_f16_rows: ({m}×{k}) · ({n}×{k})ᵀ does not fit the slices"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if avx2()
+        && std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("f16c")
+    {
+        // SAFETY: the CPU has AVX2, FMA and F16C (checked just above); sizes checked above.
+        unsafe { x86::matmul_f16_rows(x, m, k, w, n, out) };
+        return;
+    }
+    matmul_f16_rows_portable(x, m, k, w, n, out);
+}
+
+/// The portable [`matmul_f16_rows`] (also its reference in tests).
+pub fn matmul_f16_rows_portable(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    w: &[u16],
+    n: usize,
+    out: &mut [f32],
+) {
+    let mut row = vec![0f32; k];
+    for j in 0..n {
+        for (r, &bits) in row.iter_mut().zip(&w[j * k..(j + 1) * k]) {
+            *r = half::f16::from_bits(bits).to_f32();
+        }
+        for i in 0..m {
+            out[i * n + j] = crate::vectors::dot_f32(&x[i * k..(i + 1) * k], &row);
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+
+    /// `matmul_f16_rows` on AVX2/FMA/F16C: blocks of up to 4 activation rows × 2 weight rows
+    /// (8 accumulators), eight lanes at a time, the tail of `k` in scalar code.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn matmul_f16_rows(
+        x: &[f32],
+        m: usize,
+        k: usize,
+        w: &[u16],
+        n: usize,
+        out: &mut [f32],
+    ) {
+        let mut i0 = 0;
+        while i0 < m {
+            let rows = (m - i0).min(4);
+            let mut j0 = 0;
+            while j0 < n {
+                let cols = (n - j0).min(2);
+                // SAFETY: i0 + rows <= m and j0 + cols <= n; the caller checked the slice sizes
+                // for m × k, n × k and m × n.
+                unsafe {
+                    match (rows, cols) {
+                        (4, 2) => block::<4, 2>(x, i0, k, w, j0, n, out),
+                        (3, 2) => block::<3, 2>(x, i0, k, w, j0, n, out),
+                        (2, 2) => block::<2, 2>(x, i0, k, w, j0, n, out),
+                        (1, 2) => block::<1, 2>(x, i0, k, w, j0, n, out),
+                        (4, _) => block::<4, 1>(x, i0, k, w, j0, n, out),
+                        (3, _) => block::<3, 1>(x, i0, k, w, j0, n, out),
+                        (2, _) => block::<2, 1>(x, i0, k, w, j0, n, out),
+                        _ => block::<1, 1>(x, i0, k, w, j0, n, out),
+                    }
+                }
+                j0 += cols;
+            }
+            i0 += rows;
+        }
+    }
+
+    /// Rows `i0..i0 + R` of `x` times weight rows `j0..j0 + C`, into `out`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn block<const R: usize, const C: usize>(
+        x: &[f32],
+        i0: usize,
+        k: usize,
+        w: &[u16],
+        j0: usize,
+        n: usize,
+        out: &mut [f32],
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); C]; R];
+        let k8 = k / 8 * 8;
+        let mut l = 0;
+        while l < k8 {
+            let mut wv = [_mm256_setzero_ps(); C];
+            for (c, v) in wv.iter_mut().enumerate() {
+                // SAFETY: (j0 + c)·k + l + 8 <= n·k <= w.len(), unaligned load of 8 u16.
+                *v = unsafe {
+                    _mm256_cvtph_ps(_mm_loadu_si128(
+                        w.as_ptr().add((j0 + c) * k + l) as *const __m128i
+                    ))
+                };
+            }
+            for (r, acc_row) in acc.iter_mut().enumerate() {
+                // SAFETY: (i0 + r)·k + l + 8 <= m·k <= x.len().
+                let xv = unsafe { _mm256_loadu_ps(x.as_ptr().add((i0 + r) * k + l)) };
+                for (a, v) in acc_row.iter_mut().zip(&wv) {
+                    *a = _mm256_fmadd_ps(xv, *v, *a);
+                }
+            }
+            l += 8;
+        }
+        for (r, acc_row) in acc.iter().enumerate() {
+            for (c, a) in acc_row.iter().enumerate() {
+                let s = _mm_add_ps(_mm256_castps256_ps128(*a), _mm256_extractf128_ps::<1>(*a));
+                let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+                let s = _mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s));
+                let mut sum = _mm_cvtss_f32(s);
+                let (xi, wj) = ((i0 + r) * k, (j0 + c) * k);
+                for t in k8..k {
+                    sum += x[xi + t] * half::f16::from_bits(w[wj + t]).to_f32();
+                }
+                out[(i0 + r) * n + j0 + c] = sum;
+            }
+        }
+    }
 
     /// `dots_i8` on AVX2: one row after another, the query (widened to i16) read from L1.
     #[target_feature(enable = "avx2")]
@@ -239,6 +372,45 @@ mod tests {
         assert_eq!(dot_i8(&a, &b), want);
         assert_eq!(dot_i8(&b, &a), want);
         assert_eq!(dot_i8_portable(&a, &b), want);
+    }
+
+    #[test]
+    fn f16_matmul_equals_the_portable_product() {
+        let mut rng = Rng(5);
+        for (m, k, n) in [
+            (1, 1, 1),
+            (1, 8, 1),
+            (3, 7, 5),
+            (4, 384, 2),
+            (5, 33, 3),
+            (9, 384, 7),
+            (2, 1536, 4),
+        ] {
+            let x: Vec<f32> = (0..m * k)
+                .map(|_| (rng.next() % 2001) as f32 / 1000.0 - 1.0)
+                .collect();
+            let w: Vec<u16> = (0..n * k)
+                .map(|_| half::f16::from_f32((rng.next() % 2001) as f32 / 1000.0 - 1.0).to_bits())
+                .collect();
+            let mut fast = vec![f32::NAN; m * n];
+            let mut portable = vec![f32::NAN; m * n];
+            matmul_f16_rows(&x, m, k, &w, n, &mut fast);
+            matmul_f16_rows_portable(&x, m, k, &w, n, &mut portable);
+            for i in 0..m {
+                for j in 0..n {
+                    let exact: f64 = (0..k)
+                        .map(|l| x[i * k + l] as f64 * half::f16::from_bits(w[j * k + l]).to_f64())
+                        .sum();
+                    let tolerance = 1e-4 * (k as f64).sqrt().max(1.0);
+                    for got in [fast[i * n + j], portable[i * n + j]] {
+                        assert!(
+                            (got as f64 - exact).abs() < tolerance,
+                            "({m}×{k})·({n}×{k}) at ({i},{j}): {got} vs {exact}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -82,7 +82,7 @@ fn minilm_query_vectors_stay_close_to_the_reference() {
     let reference: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/minilm_reference.json")).unwrap();
     let model = Embedder::load(&dir, &EmbedOptions::default()).expect("model loads");
-    assert!(model.has_quantized_queries());
+    assert!(model.has_half_precision_queries());
     let sentences = reference["sentences"].as_array().unwrap();
     let expected: Vec<Vec<f32>> = sentences
         .iter()
@@ -101,7 +101,7 @@ fn minilm_query_vectors_stay_close_to_the_reference() {
         let text = s["text"].as_str().unwrap();
         let query = model.embed_query(text).unwrap();
         let cos = dot(&query, reference_vector);
-        assert!(cos >= 0.99, "{text:?}: query path cosine {cos}");
+        assert!(cos >= 0.9995, "{text:?}: query path cosine {cos}");
         queries.push(query);
     }
     // A query vector still finds the paraphrase among the (f32) document vectors.

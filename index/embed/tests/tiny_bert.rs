@@ -235,23 +235,20 @@ fn corrupt_files_give_clear_errors() {
 }
 
 #[test]
-fn quantized_query_vectors_agree_with_the_f32_path() {
+fn half_precision_query_vectors_agree_with_the_f32_path() {
     let tmp = tempfile::tempdir().unwrap();
     write_model(tmp.path(), 11);
     let model = load(tmp.path());
-    assert!(
-        model.has_quantized_queries(),
-        "32-wide layers suit 8-bit blocks"
-    );
+    assert!(model.has_half_precision_queries());
     let exact = Embedder::load(
         tmp.path(),
         &EmbedOptions {
-            quantized_queries: false,
+            half_precision_queries: false,
             ..EmbedOptions::default()
         },
     )
     .unwrap();
-    assert!(!exact.has_quantized_queries());
+    assert!(!exact.has_half_precision_queries());
     let texts = [
         "The contract renewal is due in March.",
         "lunch soup",
@@ -264,8 +261,8 @@ fn quantized_query_vectors_agree_with_the_f32_path() {
         assert_eq!(query.len(), HIDDEN);
         assert!((norm(&query) - 1.0).abs() < 1e-5, "norm {}", norm(&query));
         let agreement = cosine(&query, &f32_vector);
-        assert!(agreement > 0.995, "{text:?}: cosine {agreement}");
-        // Without the 8-bit encoder a query is exactly a one-text batch.
+        assert!(agreement > 0.9999, "{text:?}: cosine {agreement}");
+        // Without the f16 encoder a query is exactly a one-text batch.
         assert_eq!(exact.embed_query(text).unwrap(), f32_vector);
     }
 }
