@@ -486,7 +486,8 @@ fn render_hnsw(dim: usize, args: &EmbedBenchArgs, results: &[SizeResult], out: &
         let _ = writeln!(
             out,
             "#### HNSW\n\nNot measured: this `ctx` was built without the `ann-bench` feature \
-             (`cargo build --release -p ctx-cli --features ann-bench`).\n"
+             (`cargo build --release -p ctx-cli --features ann-bench`). ARCHITECTURE.md \
+             (\"Vector search: brute force, chosen by measurement\") has the last comparison.\n"
         );
         return;
     }
