@@ -27,8 +27,11 @@ const PLAIN_LIST_IN_FULL_MODE: usize = 200;
 const MIN_TRIMMED_TEXT_TOKENS: u32 = 48;
 /// A thread longer than this is packed by its first messages only.
 const MAX_THREAD_MEMBERS: usize = 200;
-/// At most this many items are considered for trimming per request.
+/// Items considered for trimming per request beyond those the plan trims to its share (a
+/// long item that does not fit whole in rank order).
 const MAX_TRIM_ATTEMPTS: usize = 32;
+/// At most this many trims per request in all: each reads the item's chunks.
+const MAX_PLANNED_TRIMS: usize = 512;
 /// When everything related does not fit, long items are trimmed to a common share of the
 /// budget, but never below this (header, head chunk and a passage); below it, units are chosen
 /// by value per token instead.
@@ -781,8 +784,37 @@ impl Retriever<'_> {
         // 7. Pack. Decisions need only the stored counts; trimming reads an item's chunks.
         let mut remaining = budget;
         let mut decisions: Vec<Decision> = Vec::new();
-        // Each trim reads an item's chunks; bound the reads one request can cause.
-        let mut trims_left = MAX_TRIM_ATTEMPTS;
+        // Each trim reads an item's chunks; bound the reads one request can cause. A plan with a
+        // share counted every long item at that share, so each of them gets its trim: running
+        // out would cut planned items and leave their share of the budget unused.
+        let planned_trims = plan.share.map_or(0, |share| {
+            plan.order
+                .iter()
+                .filter(|&&i| !units[i].thread && units[i].cost > share)
+                .count()
+        });
+        let mut trims_left = (MAX_TRIM_ATTEMPTS + planned_trims).min(MAX_PLANNED_TRIMS);
+        // What the plan set aside for the units after each one: an item may take what is left
+        // beyond that, so tokens a trimmed item did not use (trims end at chunk edges) go to
+        // the next long item instead of staying unused.
+        let planned_cost = |u: &Unit| -> u32 {
+            match plan.share {
+                Some(share) if !u.thread => u.cost.min(share),
+                _ => u.cost,
+            }
+        };
+        // Long items (above the share) after each slot: the unused tokens are spread over
+        // them, so that the long items keep similar shares.
+        let is_long = |u: &Unit| plan.share.is_some_and(|share| !u.thread && u.cost > share);
+        let mut reserved_after: Vec<u32> = vec![0; plan.order.len()];
+        let mut long_after: Vec<u32> = vec![0; plan.order.len()];
+        let (mut sum, mut longs) = (0u32, 0u32);
+        for (slot, &i) in plan.order.iter().enumerate().rev() {
+            reserved_after[slot] = sum;
+            long_after[slot] = longs;
+            sum = sum.saturating_add(planned_cost(&units[i]));
+            longs += u32::from(is_long(&units[i]));
+        }
         let mut cut = Vec::new();
         let mut packed_sketches = PackedSketches::default();
         let mut duplicates: HashMap<i64, Vec<String>> = HashMap::new();
@@ -806,7 +838,7 @@ impl Retriever<'_> {
                 });
             }
         };
-        for &unit_index in &plan.order {
+        for (slot, &unit_index) in plan.order.iter().enumerate() {
             let unit = &units[unit_index];
             let rowid = unit.anchor;
             let score = unit.score;
@@ -847,8 +879,15 @@ impl Retriever<'_> {
                 continue;
             }
             let whole = size.header_tokens.saturating_add(size.tokens);
-            // The most this item may take: its share when long items are trimmed to one.
-            let limit = plan.share.map_or(whole, |share| whole.min(share));
+            // The most this item may take: its share when long items are trimmed to one, plus
+            // what earlier items left of theirs.
+            let limit = plan.share.map_or(whole, |share| {
+                let planned = whole.min(share);
+                let unused = remaining
+                    .saturating_sub(reserved_after[slot])
+                    .saturating_sub(planned);
+                whole.min(planned + unused / (1 + long_after[slot]))
+            });
             let room = limit.min(remaining);
             let packed_before = decisions.len();
             if whole <= room {
