@@ -482,7 +482,7 @@ impl Retriever<'_> {
         } else {
             bm25_limit
         };
-        let (mut hits, _total) = self.index.search(&text, &filters, plain_limit, 0)?;
+        let mut hits = self.index.search_top(&text, &filters, plain_limit)?;
         let mut lists = vec![RankedList {
             signal: Signal::Bm25,
             weight: if full { 0.5 } else { 1.0 },
@@ -540,7 +540,7 @@ impl Retriever<'_> {
                 bm25_limit,
             )?;
             if focused.is_empty() && hits.len() >= plain_limit && plain_limit < bm25_limit {
-                hits = self.index.search(&text, &filters, bm25_limit, 0)?.0;
+                hits = self.index.search_top(&text, &filters, bm25_limit)?;
                 lists[0].rowids = hits.iter().map(|h| h.rowid).collect();
             }
             // 3. What the best focused hits share: their organisation (when the query names

@@ -348,6 +348,21 @@ impl SearchIndex {
         limit: usize,
         offset: usize,
     ) -> Result<(Vec<Hit>, u64)> {
+        self.collect(
+            self.filtered_text_query(query, filters).as_ref(),
+            limit,
+            offset,
+        )
+    }
+
+    /// The best `limit` hits of [`SearchIndex::search`], without the total: not counting every
+    /// match lets tantivy skip blocks that cannot reach the top (block-max WAND), which is what
+    /// keeps a query with a very common word ("com" of an address) fast at a million items.
+    pub fn search_top(&self, query: &str, filters: &Filters, limit: usize) -> Result<Vec<Hit>> {
+        self.collect_top(self.filtered_text_query(query, filters).as_ref(), limit)
+    }
+
+    fn filtered_text_query(&self, query: &str, filters: &Filters) -> Box<dyn Query> {
         let text_query: Box<dyn Query> = if query.trim().is_empty() {
             Box::new(AllQuery)
         } else {
@@ -358,15 +373,14 @@ impl SearchIndex {
         };
         let mut clauses = vec![(Occur::Must, text_query)];
         clauses.extend(self.filter_queries(filters));
-        let query: Box<dyn Query> = if clauses.len() == 1 {
+        if clauses.len() == 1 {
             clauses
                 .pop()
                 .map(|(_, q)| q)
                 .unwrap_or_else(|| Box::new(EmptyQuery))
         } else {
             Box::new(BooleanQuery::new(clauses))
-        };
-        self.collect(query.as_ref(), limit, offset)
+        }
     }
 
     fn parser(&self) -> QueryParser {
@@ -435,16 +449,31 @@ impl SearchIndex {
         }
         clauses.extend(self.filter_queries(filters));
         let query = BooleanQuery::new(clauses);
-        Ok(self.collect(&query, limit, 0)?.0)
+        self.collect_top(&query, limit)
     }
 
+    /// A page of hits and the number of all matches (every match is scored to count it).
     fn collect(&self, query: &dyn Query, limit: usize, offset: usize) -> Result<(Vec<Hit>, u64)> {
         let searcher = self.reader.searcher();
-        let limit = limit.max(1);
         let (top, total) = searcher.search(
             query,
-            &(TopDocs::with_limit(limit).and_offset(offset), Count),
+            &(TopDocs::with_limit(limit.max(1)).and_offset(offset), Count),
         )?;
+        Ok((Self::hits(&searcher, top)?, total as u64))
+    }
+
+    /// The best `limit` hits only (pruned search).
+    fn collect_top(&self, query: &dyn Query, limit: usize) -> Result<Vec<Hit>> {
+        let searcher = self.reader.searcher();
+        let top = searcher.search(query, &TopDocs::with_limit(limit.max(1)))?;
+        Self::hits(&searcher, top)
+    }
+
+    /// Rowids of scored documents.
+    fn hits(
+        searcher: &tantivy::Searcher,
+        top: Vec<(f32, tantivy::DocAddress)>,
+    ) -> Result<Vec<Hit>> {
         let mut hits = Vec::with_capacity(top.len());
         // Opening a fast-field column decodes its block index: once per segment, not per hit.
         let mut columns: HashMap<u32, tantivy::columnar::Column<i64>> = HashMap::new();
@@ -462,7 +491,7 @@ impl SearchIndex {
                 hits.push(Hit { rowid, score });
             }
         }
-        Ok((hits, total as u64))
+        Ok(hits)
     }
 
     /// Rowids of every indexed item (for consistency checks in tests and `ctx doctor`-style tools).

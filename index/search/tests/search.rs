@@ -413,3 +413,40 @@ fn a_thread_is_packed_once_in_order_without_repeated_quotes() {
         .unwrap();
     assert!(full.body.contains("> Can we discuss"));
 }
+
+/// The pruned top-k search that retrieval uses returns what the counted search returns first,
+/// for a common word, a rare one, both, and with a filter.
+#[test]
+fn pruned_top_hits_equal_the_counted_search() {
+    let mut f = Fixture::new();
+    let items: Vec<Item> = (0..400)
+        .map(|i| {
+            let rare = if i % 37 == 0 { " halcyonworks" } else { "" };
+            let filler = "common words ".repeat(1 + i % 7);
+            doc(
+                &format!("d{i}"),
+                &format!("note {i}"),
+                &format!("mail from someone at example com {filler}{rare} number {i}"),
+            )
+        })
+        .collect();
+    f.put("docs", items, vec![]);
+    let only_docs = Filters {
+        kinds: vec![ItemKind::Document],
+        ..Default::default()
+    };
+    for (query, filters) in [
+        ("com", Filters::default()),
+        ("halcyonworks", Filters::default()),
+        ("priya halcyonworks com", Filters::default()),
+        ("common com", only_docs),
+    ] {
+        for limit in [1, 5, 40] {
+            let (counted, total) = f.index.search(query, &filters, limit, 0).unwrap();
+            let top = f.index.search_top(query, &filters, limit).unwrap();
+            assert!(total > 0, "{query}");
+            let rowids = |h: &[ctx_search::Hit]| h.iter().map(|h| h.rowid).collect::<Vec<_>>();
+            assert_eq!(rowids(&top), rowids(&counted), "{query} top {limit}");
+        }
+    }
+}
