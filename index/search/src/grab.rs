@@ -665,7 +665,9 @@ impl Retriever<'_> {
         // Recency votes weakly: what is nearest to now (recent mail, the next meeting) first.
         if full && order.len() > 1 {
             let mut by_time = order.clone();
-            by_time.sort_by_key(|rowid| {
+            // Cached keys: one map lookup per candidate, not one per comparison (thousands of
+            // candidates at large budgets).
+            by_time.sort_by_cached_key(|rowid| {
                 let distance = sizes
                     .get(rowid)
                     .and_then(|s| s.timestamp_ms)
@@ -679,12 +681,12 @@ impl Retriever<'_> {
             });
         }
         let fused = signals::fuse(&lists);
-        order.sort_by(|a, b| {
-            fused[b]
-                .partial_cmp(&fused[a])
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(a.cmp(b))
-        });
+        let mut scored: Vec<(f32, i64)> = order
+            .iter()
+            .map(|r| (fused.get(r).copied().unwrap_or(0.0), *r))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let order: Vec<i64> = scored.into_iter().map(|(_, r)| r).collect();
         let candidates = order.len() as u32;
         // A recurring series passes a date filter when any occurrence is inside, whatever its
         // own timestamp (the next or the last occurrence).
