@@ -264,7 +264,8 @@ impl Run {
     }
 }
 
-fn loadavg() -> String {
+/// The 1, 5 and 15 minute load averages (for benchmark reports).
+pub(crate) fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
