@@ -31,46 +31,63 @@ fn model_dir() -> Option<PathBuf> {
     None
 }
 
+/// One sentence of the reference fixture: its text, word-piece count and vector.
+struct Reference {
+    text: String,
+    tokens: usize,
+    vector: Vec<f32>,
+}
+
+fn reference_sentences() -> Vec<Reference> {
+    let reference: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/minilm_reference.json")).unwrap();
+    reference["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| Reference {
+            text: s["text"].as_str().unwrap().to_string(),
+            tokens: s["tokens"].as_u64().unwrap() as usize,
+            vector: s["vector"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect(),
+        })
+        .collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 #[test]
 fn minilm_matches_the_reference_vectors() {
     let Some(dir) = model_dir() else {
         return;
     };
-    let reference: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/minilm_reference.json")).unwrap();
+    let sentences = reference_sentences();
     let model = Embedder::load(&dir, &EmbedOptions::default()).expect("model loads");
     assert_eq!(model.dim(), 384);
     assert_eq!(model.pooling(), Pooling::Mean);
     assert_eq!(model.max_tokens(), 256);
-    let sentences = reference["sentences"].as_array().unwrap();
-    let texts: Vec<&str> = sentences
-        .iter()
-        .map(|s| s["text"].as_str().unwrap())
-        .collect();
+    let texts: Vec<&str> = sentences.iter().map(|s| s.text.as_str()).collect();
     // One padded batch: the reference was computed sentence by sentence without padding.
     let vectors = model.embed(&texts).unwrap();
     for (s, v) in sentences.iter().zip(&vectors) {
-        let expected: Vec<f32> = s["vector"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect();
-        assert_eq!(
-            model.token_count(s["text"].as_str().unwrap()).unwrap(),
-            s["tokens"].as_u64().unwrap() as usize
-        );
-        let cos: f32 = expected.iter().zip(v).map(|(a, b)| a * b).sum();
-        assert!(cos >= 0.9999, "{:?}: cosine {cos}", s["text"]);
-        let worst = expected
+        assert_eq!(model.token_count(&s.text).unwrap(), s.tokens);
+        let cos = dot(&s.vector, v);
+        assert!(cos >= 0.9999, "{:?}: cosine {cos}", s.text);
+        let worst = s
+            .vector
             .iter()
             .zip(v)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
-        assert!(worst < 1e-3, "{:?}: component off by {worst}", s["text"]);
+        assert!(worst < 1e-3, "{:?}: component off by {worst}", s.text);
     }
     // The paraphrase is closer than the unrelated sentence (the point of the feature).
-    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     assert!(dot(&vectors[0], &vectors[1]) > dot(&vectors[0], &vectors[2]) + 0.2);
 }
 
@@ -79,31 +96,16 @@ fn minilm_query_vectors_stay_close_to_the_reference() {
     let Some(dir) = model_dir() else {
         return;
     };
-    let reference: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/minilm_reference.json")).unwrap();
+    let sentences = reference_sentences();
     let model = Embedder::load(&dir, &EmbedOptions::default()).expect("model loads");
     assert!(model.has_half_precision_queries());
-    let sentences = reference["sentences"].as_array().unwrap();
-    let expected: Vec<Vec<f32>> = sentences
-        .iter()
-        .map(|s| {
-            s["vector"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect()
-        })
-        .collect();
-    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     let mut queries = Vec::new();
-    for (s, reference_vector) in sentences.iter().zip(&expected) {
-        let text = s["text"].as_str().unwrap();
-        let query = model.embed_query(text).unwrap();
-        let cos = dot(&query, reference_vector);
-        assert!(cos >= 0.9995, "{text:?}: query path cosine {cos}");
+    for s in &sentences {
+        let query = model.embed_query(&s.text).unwrap();
+        let cos = dot(&query, &s.vector);
+        assert!(cos >= 0.9995, "{:?}: query path cosine {cos}", s.text);
         queries.push(query);
     }
     // A query vector still finds the paraphrase among the (f32) document vectors.
-    assert!(dot(&queries[0], &expected[1]) > dot(&queries[0], &expected[2]) + 0.2);
+    assert!(dot(&queries[0], &sentences[1].vector) > dot(&queries[0], &sentences[2].vector) + 0.2);
 }
