@@ -251,8 +251,7 @@ fn query_latency(model: &Embedder, out: &mut String) -> Result<()> {
     for q in QUERIES {
         let full = model.embed(&[q]).map_err(err)?.remove(0);
         let quick = model.embed_query(q).map_err(err)?;
-        let cos: f32 = full.iter().zip(&quick).map(|(a, b)| a * b).sum();
-        agreement = agreement.min(cos);
+        agreement = agreement.min(ctx_embed::dot_f32(&full, &quick));
     }
     let time_path = |query_path: bool| -> Result<Vec<Duration>> {
         let mut times = Vec::new();

@@ -367,7 +367,7 @@ impl Embedder {
     }
 
     /// The vector of one query: like `embed(&[text])`, computed by the f16 query encoder
-    /// on a pool of up to two threads (~4.5 ms instead of ~10 for a short query on 2 cores;
+    /// on a pool of up to two threads (3–4 ms instead of ~9 for a short query on 2 cores;
     /// cosine to the f32 vector above 0.9999 on all-MiniLM-L6-v2, see `ctx model bench`).
     pub fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
         let Some(encoder) = &self.query_encoder else {

@@ -789,12 +789,9 @@ impl Retriever<'_> {
         // Each trim reads an item's chunks; bound the reads one request can cause. A plan with a
         // share counted every long item at that share, so each of them gets its trim: running
         // out would cut planned items and leave their share of the budget unused.
-        let planned_trims = plan.share.map_or(0, |share| {
-            plan.order
-                .iter()
-                .filter(|&&i| !units[i].thread && units[i].cost > share)
-                .count()
-        });
+        // Long items: above the share, so the plan trims them to it.
+        let is_long = |u: &Unit| plan.share.is_some_and(|share| !u.thread && u.cost > share);
+        let planned_trims = plan.order.iter().filter(|&&i| is_long(&units[i])).count();
         let mut trims_left = (MAX_TRIM_ATTEMPTS + planned_trims).min(MAX_PLANNED_TRIMS);
         // What the plan set aside for the units after each one: an item may take what is left
         // beyond that, so tokens a trimmed item did not use (trims end at chunk edges) go to
@@ -805,9 +802,8 @@ impl Retriever<'_> {
                 _ => u.cost,
             }
         };
-        // Long items (above the share) after each slot: the unused tokens are spread over
-        // them, so that the long items keep similar shares.
-        let is_long = |u: &Unit| plan.share.is_some_and(|share| !u.thread && u.cost > share);
+        // Long items after each slot: the unused tokens are spread over them, so that the long
+        // items keep similar shares.
         let mut reserved_after: Vec<u32> = vec![0; plan.order.len()];
         let mut long_after: Vec<u32> = vec![0; plan.order.len()];
         let (mut sum, mut longs) = (0u32, 0u32);
