@@ -32,7 +32,7 @@ pub use sketch::{NEAR_DUPLICATE_SIMILARITY, SKETCH_BANDS, Sketch};
 pub use tokens::{CHUNK_TARGET_TOKENS, ChunkSpan, TOKENIZER_NAME, TokenCounter, split_ranges};
 
 /// Version of the on-disk schema; bumped on incompatible changes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Mail domains that identify a mail provider, not an organisation.
 pub const DEFAULT_FREE_MAIL_DOMAINS: &[&str] = ctx_connector_api::FREE_MAIL_DOMAINS;
@@ -425,34 +425,10 @@ impl Store {
                     supported: SCHEMA_VERSION,
                 });
             }
-            Some(Ok(2)) => {
-                // 2 → 3 added `item_occurrences` (created above). Forgetting the source-side
-                // versions of events and tasks makes their connectors read them again, and the
-                // occurrence list changes their content hash, so the next sync fills the table.
+            Some(Ok(v)) if (2..SCHEMA_VERSION).contains(&v) => {
                 let tx = conn.unchecked_transaction()?;
-                tx.execute(
-                    "UPDATE items SET version = NULL WHERE kind IN ('event', 'task') AND deleted = 0",
-                    [],
-                )?;
-                // 2 → 3 also added near-duplicate sketches, a function of the stored body.
-                tx.execute_batch("ALTER TABLE items ADD COLUMN sketch BLOB")?;
-                {
-                    let mut read = tx.prepare(
-                        "SELECT i.rowid, b.body, i.quote_start FROM items i
-                         JOIN item_bodies b ON b.item_rowid = i.rowid WHERE i.deleted = 0",
-                    )?;
-                    let mut write = tx.prepare("UPDATE items SET sketch = ?2 WHERE rowid = ?1")?;
-                    let mut rows = read.query([])?;
-                    while let Some(r) = rows.next()? {
-                        let rowid: i64 = r.get(0)?;
-                        let body: String = r.get(1)?;
-                        let quote: Option<i64> = r.get(2)?;
-                        if let Some(sketch) =
-                            sketch_of_body(&body, quote.and_then(|q| usize::try_from(q).ok()))
-                        {
-                            write.execute(params![rowid, sketch.to_bytes()])?;
-                        }
-                    }
+                for from in v..SCHEMA_VERSION {
+                    migrate_step(&tx, from)?;
                 }
                 tx.execute(
                     "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
@@ -474,6 +450,7 @@ impl Store {
                 });
             }
         }
+        conn.execute_batch(include_str!("schema_triggers.sql"))?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -803,6 +780,50 @@ fn read_occurrences(c: &Connection, rowids: &[i64]) -> Result<HashMap<i64, Vec<i
         }
     }
     Ok(out)
+}
+
+/// One schema migration, `from` → `from + 1`, inside the caller's transaction.
+fn migrate_step(tx: &Transaction<'_>, from: i64) -> Result<()> {
+    match from {
+        2 => {
+            // 2 → 3 added `item_occurrences` (created by schema.sql). Forgetting the source-side
+            // versions of events and tasks makes their connectors read them again, and the
+            // occurrence list changes their content hash, so the next sync fills the table.
+            tx.execute(
+                "UPDATE items SET version = NULL WHERE kind IN ('event', 'task') AND deleted = 0",
+                [],
+            )?;
+            // 2 → 3 also added near-duplicate sketches, a function of the stored body.
+            tx.execute_batch("ALTER TABLE items ADD COLUMN sketch BLOB")?;
+            let mut read = tx.prepare(
+                "SELECT i.rowid, b.body, i.quote_start FROM items i
+                 JOIN item_bodies b ON b.item_rowid = i.rowid WHERE i.deleted = 0",
+            )?;
+            let mut write = tx.prepare("UPDATE items SET sketch = ?2 WHERE rowid = ?1")?;
+            let mut rows = read.query([])?;
+            while let Some(r) = rows.next()? {
+                let rowid: i64 = r.get(0)?;
+                let body: String = r.get(1)?;
+                let quote: Option<i64> = r.get(2)?;
+                if let Some(sketch) =
+                    sketch_of_body(&body, quote.and_then(|q| usize::try_from(q).ok()))
+                {
+                    write.execute(params![rowid, sketch.to_bytes()])?;
+                }
+            }
+        }
+        3 => {
+            // 3 → 4 added the maintained link count of each entity (the triggers that keep it
+            // are created after migrating).
+            tx.execute_batch(
+                "ALTER TABLE entities ADD COLUMN linked_items INTEGER NOT NULL DEFAULT 0;
+                 UPDATE entities SET linked_items =
+                     (SELECT COUNT(*) FROM item_entities WHERE entity_rowid = entities.rowid);",
+            )?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn clear_derived(tx: &Transaction<'_>, rowid: i64) -> Result<()> {
@@ -1441,17 +1462,17 @@ impl StoreReader {
         })
     }
 
-    /// How many items each entity is linked to (capped at `cap`, so a very common entity costs
-    /// no more than `cap` index steps).
+    /// How many items each entity is linked to, capped at `cap` (the maintained
+    /// `entities.linked_items`: one row read per entity, however common it is).
     pub fn entity_item_counts(&self, entity_rowids: &[i64], cap: u64) -> Result<HashMap<i64, u64>> {
         self.with_conn(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM item_entities WHERE entity_rowid = ?1 LIMIT ?2)",
-            )?;
+            let mut stmt =
+                c.prepare_cached("SELECT linked_items FROM entities WHERE rowid = ?1")?;
             let mut out = HashMap::with_capacity(entity_rowids.len());
             for &e in entity_rowids {
-                let n: i64 = stmt.query_row(params![e, cap as i64], |r| r.get(0))?;
-                out.insert(e, n as u64);
+                if let Some(n) = stmt.query_row([e], |r| r.get::<_, i64>(0)).optional()? {
+                    out.insert(e, (n.max(0) as u64).min(cap));
+                }
             }
             Ok(out)
         })

@@ -567,6 +567,8 @@ fn a_schema_2_store_is_migrated_and_its_events_are_read_again() {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP TABLE item_occurrences; ALTER TABLE items DROP COLUMN sketch;
+             DROP TRIGGER item_entities_count_insert; DROP TRIGGER item_entities_count_delete;
+             ALTER TABLE entities DROP COLUMN linked_items;
              UPDATE meta SET value = '2' WHERE key = 'schema_version';",
         )
         .unwrap();
@@ -634,4 +636,154 @@ fn sketches_are_stored_for_long_texts_only_and_copies_share_them() {
     assert!(sizes[&long].sketch.is_some());
     assert_eq!(sizes[&long].sketch, sizes[&copy].sketch);
     assert_eq!(sizes[&short].sketch, None);
+}
+
+/// Every entity's link count as the item_entities rows say (the ground truth the maintained
+/// `linked_items` must equal).
+fn counted_links(path: &std::path::Path) -> BTreeMap<i64, u64> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT e.rowid, (SELECT COUNT(*) FROM item_entities ie WHERE ie.entity_rowid = e.rowid)
+             FROM entities e",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+fn mail_with(ext: &str, people: &[(&str, PersonRole)]) -> Item {
+    let mut mail = doc(ext, &format!("message {ext}"));
+    mail.kind = ItemKind::Email;
+    mail.people = people
+        .iter()
+        .map(|(email, role)| PersonRef {
+            email: Some((*email).to_string()),
+            name: None,
+            role: *role,
+        })
+        .collect();
+    mail
+}
+
+const ADDRESSES: [&str; 5] = [
+    "ana@acme.com",
+    "bo@acme.com",
+    "cy@initech.com",
+    "di@gmail.com",
+    "ed@initech.com",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    /// The maintained link counts equal a count of the link rows after any mix of new, changed
+    /// and deleted items.
+    #[test]
+    fn entity_link_counts_follow_every_change(
+        ops in proptest::collection::vec((0u8..6, proptest::collection::vec((0usize..5, any::<bool>()), 0..4), any::<bool>()), 1..30)
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let mut store = Store::open(&path).unwrap();
+        for (k, people, delete) in ops {
+            let ext = format!("m{k}");
+            let cur = store.cursor("src").unwrap();
+            let prepared = if delete {
+                batch(vec![], vec![&ext], None)
+            } else {
+                let people: Vec<(&str, PersonRole)> = people
+                    .iter()
+                    .map(|(i, to)| (ADDRESSES[*i], if *to { PersonRole::To } else { PersonRole::From }))
+                    .collect();
+                batch(vec![mail_with(&ext, &people)], vec![], None)
+            };
+            store.commit_batch("src", cur.as_ref(), &prepared).unwrap();
+        }
+        let truth = counted_links(&path);
+        let reader = store.reader().unwrap();
+        let rowids: Vec<i64> = truth.keys().copied().collect();
+        let maintained: BTreeMap<i64, u64> =
+            reader.entity_item_counts(&rowids, u64::MAX).unwrap().into_iter().collect();
+        prop_assert_eq!(maintained, truth);
+    }
+}
+
+#[test]
+fn link_counts_are_capped_and_unknown_entities_are_left_out() {
+    let (dir, mut store) = open();
+    let mails: Vec<Item> = (0..4)
+        .map(|i| mail_with(&format!("m{i}"), &[("ana@acme.com", PersonRole::From)]))
+        .collect();
+    store
+        .commit_batch("src", None, &batch(mails, vec![], None))
+        .unwrap();
+    let reader = store.reader().unwrap();
+    let ana = reader.find_entities("ana@acme.com").unwrap()[0].rowid;
+    let counts = reader.entity_item_counts(&[ana, 999_999], 3).unwrap();
+    assert_eq!(counts.get(&ana), Some(&3), "capped at 3 of 4");
+    assert_eq!(counts.get(&999_999), None);
+    assert_eq!(counted_links(&dir.path().join("db.sqlite3"))[&ana], 4);
+}
+
+#[test]
+fn a_schema_3_store_gains_link_counts_that_then_stay_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    {
+        let mut store = Store::open(&path).unwrap();
+        let mails = vec![
+            mail_with(
+                "m1",
+                &[
+                    ("ana@acme.com", PersonRole::From),
+                    ("bo@acme.com", PersonRole::To),
+                ],
+            ),
+            mail_with("m2", &[("ana@acme.com", PersonRole::To)]),
+        ];
+        store
+            .commit_batch("src", None, &batch(mails, vec![], None))
+            .unwrap();
+    }
+    // What a schema-3 store looked like: no link counts, no triggers.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER item_entities_count_insert; DROP TRIGGER item_entities_count_delete;
+             ALTER TABLE entities DROP COLUMN linked_items;
+             UPDATE meta SET value = '3' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    let truth = counted_links(&path);
+    assert!(truth.values().any(|n| *n >= 2), "links exist: {truth:?}");
+    let reader = store.reader().unwrap();
+    let rowids: Vec<i64> = truth.keys().copied().collect();
+    let migrated: BTreeMap<i64, u64> = reader
+        .entity_item_counts(&rowids, u64::MAX)
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(migrated, truth);
+    drop(reader);
+    // The triggers exist after the migration: a delete is counted.
+    let cur = store.cursor("src").unwrap();
+    store
+        .commit_batch("src", cur.as_ref(), &batch(vec![], vec!["m1"], None))
+        .unwrap();
+    let truth = counted_links(&path);
+    let reader = store.reader().unwrap();
+    let after: BTreeMap<i64, u64> = reader
+        .entity_item_counts(&truth.keys().copied().collect::<Vec<_>>(), u64::MAX)
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(after, truth);
+    let ana = reader.find_entities("ana@acme.com").unwrap()[0].rowid;
+    assert_eq!(after[&ana], 1);
 }
