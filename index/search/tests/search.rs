@@ -450,3 +450,50 @@ fn pruned_top_hits_equal_the_counted_search() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+    /// A focused search with `min_match` of its terms returns exactly the items holding at
+    /// least that many of them (the subset-intersection form and the counting disjunction
+    /// alike), best score first.
+    #[test]
+    fn focused_search_returns_exactly_the_items_with_enough_terms(
+        bodies in proptest::collection::vec(proptest::collection::btree_set(0usize..6, 0..6), 1..25),
+        n in 1usize..7,
+        m in 0usize..7,
+    ) {
+        let mut fx = Fixture::new();
+        let words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"];
+        let items: Vec<Item> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, set)| {
+                let text: Vec<&str> = set.iter().map(|w| words[*w]).collect();
+                doc(&format!("d{i}"), "t", &format!("filler {}", text.join(" ")))
+            })
+            .collect();
+        fx.put("docs", items, vec![]);
+        let n = n.min(words.len());
+        let terms: Vec<String> = words[..n].iter().map(|w| w.to_string()).collect();
+        let hits = fx
+            .index
+            .search_focused(&[], &[], &terms, m, &Filters::default(), 100)
+            .unwrap();
+        let need = m.min(n).max(1);
+        let expected: BTreeSet<String> = bodies
+            .iter()
+            .enumerate()
+            .filter(|(_, set)| set.iter().filter(|w| **w < n).count() >= need)
+            .map(|(i, _)| ItemId::new("docs", &format!("d{i}")).to_string())
+            .collect();
+        let got: BTreeSet<String> = fx
+            .reader
+            .pack_metas(&hits.iter().map(|h| h.rowid).collect::<Vec<_>>())
+            .unwrap()
+            .into_iter()
+            .map(|meta| meta.id)
+            .collect();
+        prop_assert_eq!(got, expected);
+        prop_assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+}
