@@ -9,8 +9,7 @@ use ctx_connector_api::ItemKind;
 use ctx_store::{DocState, StoreReader};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, Occur, Query, QueryParser, RangeQuery,
-    TermQuery,
+    AllQuery, BooleanQuery, EmptyQuery, Occur, Query, QueryParser, RangeQuery, TermQuery,
 };
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, Value,
@@ -25,9 +24,6 @@ const VERSION_FILE: &str = "ctx-index-version";
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 /// Items whose text is read from the store and staged at once.
 const STAGE_BATCH: usize = 500;
-/// Most `min_match`-term subsets a focused search spells out as intersections (see
-/// [`at_least`]); beyond that it keeps tantivy's counting disjunction.
-const MAX_MATCH_SUBSETS: usize = 64;
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -433,30 +429,20 @@ impl SearchIndex {
             clauses.push((Occur::Must, parse(word)));
         }
         if !terms.is_empty() {
-            let min_match = min_match.min(terms.len());
             let should: Vec<(Occur, Box<dyn Query>)> =
                 terms.iter().map(|t| (Occur::Should, parse(t))).collect();
-            match at_least(terms.len(), min_match, |i| parse(&terms[i])) {
-                Some(filter) => {
-                    // Which documents match: the subsets' intersections; what they score: the
-                    // sum over the terms they contain, as the counting disjunction scored them.
-                    clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(filter, 0.0))));
-                    clauses.push((Occur::Should, Box::new(BooleanQuery::new(should))));
-                }
-                None => {
-                    let occur = if min_match > 0 {
-                        Occur::Must
-                    } else {
-                        Occur::Should
-                    };
-                    clauses.push((
-                        occur,
-                        Box::new(BooleanQuery::with_minimum_required_clauses(
-                            should, min_match,
-                        )),
-                    ));
-                }
-            }
+            let occur = if min_match > 0 {
+                Occur::Must
+            } else {
+                Occur::Should
+            };
+            clauses.push((
+                occur,
+                Box::new(BooleanQuery::with_minimum_required_clauses(
+                    should,
+                    min_match.min(terms.len()),
+                )),
+            ));
         }
         if clauses.is_empty() {
             return Ok(Vec::new());
@@ -535,47 +521,6 @@ impl SearchIndex {
 
 /// Keeps words, addresses and quoted phrases; drops query-syntax characters a person did not
 /// mean as syntax (a question mark, a colon in "Re: renewal").
-/// "At least `m` of these `n` queries" as a union of the intersections of every `m`-subset, for
-/// `1 < m < n` and at most [`MAX_MATCH_SUBSETS`] subsets (`None` otherwise). Tantivy's
-/// counting disjunction visits every posting of every term (it cannot skip), which at a
-/// million items costs ~100 ms for a few common words; intersections skip along their rarest
-/// term, so the same matches cost a fraction of that.
-fn at_least(n: usize, m: usize, query: impl Fn(usize) -> Box<dyn Query>) -> Option<Box<dyn Query>> {
-    if m <= 1 || m >= n {
-        return None;
-    }
-    let mut subsets: Vec<Vec<usize>> = Vec::new();
-    let mut current: Vec<usize> = (0..m).collect();
-    loop {
-        subsets.push(current.clone());
-        if subsets.len() > MAX_MATCH_SUBSETS {
-            return None;
-        }
-        // Next combination in lexicographic order.
-        let Some(i) = (0..m).rev().find(|&i| current[i] < n - m + i) else {
-            break;
-        };
-        current[i] += 1;
-        for j in i + 1..m {
-            current[j] = current[j - 1] + 1;
-        }
-    }
-    let union: Vec<(Occur, Box<dyn Query>)> = subsets
-        .into_iter()
-        .map(|subset| {
-            let all: Vec<(Occur, Box<dyn Query>)> = subset
-                .into_iter()
-                .map(|i| (Occur::Must, query(i)))
-                .collect();
-            (
-                Occur::Should,
-                Box::new(BooleanQuery::new(all)) as Box<dyn Query>,
-            )
-        })
-        .collect();
-    Some(Box::new(BooleanQuery::new(union)))
-}
-
 fn sanitize_query(query: &str) -> String {
     query
         .chars()
