@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use ctx_connector_api::{ItemKind, PersonRef};
 use ctx_store::{
-    BLOCK_END, ItemSize, NEAR_DUPLICATE_SIMILARITY, PASSAGE_SEPARATOR, PackKey, PackMeta, Sketch,
+    BLOCK_END, ItemSize, NEAR_DUPLICATE_SIMILARITY, PASSAGE_SEPARATOR, PackMeta, Sketch,
     StoreReader, TokenCounter,
 };
 
@@ -154,10 +154,8 @@ impl PackedSketches {
         None
     }
 
-    fn add(&mut self, key: Option<&PackKey>, size: &ItemSize, rowid: i64) {
-        let Some(sketch) = key.and_then(|k| k.sketch) else {
-            return;
-        };
+    fn add(&mut self, size: &ItemSize, rowid: i64) {
+        let Some(sketch) = size.sketch else { return };
         let i = self.entries.len();
         for key in sketch.band_keys() {
             self.by_band.entry(key).or_default().push(i);
@@ -815,31 +813,27 @@ impl Retriever<'_> {
             sum = sum.saturating_add(planned_cost(&units[i]));
             longs += u32::from(is_long(&units[i]));
         }
-        // Ids and sketches of what the pack loop looks at: the planned units' items.
-        let planned_rowids: Vec<i64> = plan
-            .order
-            .iter()
-            .flat_map(|&i| units[i].members.iter().copied())
-            .collect();
-        let mut keys: HashMap<i64, PackKey> = self.store.pack_keys(&planned_rowids)?;
-        // Cut items as (rowid, tokens, score); their ids are read once at the end.
-        let mut cut: Vec<(i64, u32, f32)> = Vec::new();
+        let mut cut = Vec::new();
         let mut packed_sketches = PackedSketches::default();
         let mut duplicates: HashMap<i64, Vec<String>> = HashMap::new();
         // In full mode a near-identical copy of a packed item is left out (and named on it).
-        let copy_of = |packed: &PackedSketches, key: Option<&PackKey>, size: &ItemSize| {
+        let copy_of = |packed: &PackedSketches, size: &ItemSize| -> Option<i64> {
             if !full {
                 return None;
             }
             packed.copy_of(
-                key?.sketch.as_ref()?,
+                size.sketch.as_ref()?,
                 size.thread_key.as_deref(),
                 size.tokens,
             )
         };
-        let note_cut = |cut: &mut Vec<(i64, u32, f32)>, rowid: i64, size: &ItemSize, score: f32| {
+        let note_cut = |cut: &mut Vec<CutItem>, size: &ItemSize, score: f32| {
             if cut.len() < MAX_CUT_LISTED {
-                cut.push((rowid, size.header_tokens.saturating_add(size.tokens), score));
+                cut.push(CutItem {
+                    id: size.id.clone(),
+                    tokens: size.header_tokens.saturating_add(size.tokens),
+                    score,
+                });
             }
         };
         for (slot, &unit_index) in plan.order.iter().enumerate() {
@@ -851,17 +845,15 @@ impl Retriever<'_> {
                     let Some(m) = sizes.get(&member) else {
                         continue;
                     };
-                    if let Some(original) = copy_of(&packed_sketches, keys.get(&member), m) {
-                        if let Some(key) = keys.get(&member) {
-                            duplicates.entry(original).or_default().push(key.id.clone());
-                        }
+                    if let Some(original) = copy_of(&packed_sketches, m) {
+                        duplicates.entry(original).or_default().push(m.id.clone());
                         continue;
                     }
                     let (take, cost) = thread_member_cost(m);
                     let member_score = fused.get(&member).copied().unwrap_or(score);
                     if cost <= remaining {
                         remaining -= cost;
-                        packed_sketches.add(keys.get(&member), m, member);
+                        packed_sketches.add(m, member);
                         decisions.push(Decision {
                             rowid: member,
                             take,
@@ -869,7 +861,7 @@ impl Retriever<'_> {
                             rank: unit_index,
                         });
                     } else {
-                        note_cut(&mut cut, member, m, member_score);
+                        note_cut(&mut cut, m, member_score);
                     }
                 }
                 continue;
@@ -877,10 +869,11 @@ impl Retriever<'_> {
             let Some(size) = sizes.get(&rowid) else {
                 continue;
             };
-            if let Some(original) = copy_of(&packed_sketches, keys.get(&rowid), size) {
-                if let Some(key) = keys.get(&rowid) {
-                    duplicates.entry(original).or_default().push(key.id.clone());
-                }
+            if let Some(original) = copy_of(&packed_sketches, size) {
+                duplicates
+                    .entry(original)
+                    .or_default()
+                    .push(size.id.clone());
                 continue;
             }
             let whole = size.header_tokens.saturating_add(size.tokens);
@@ -920,10 +913,10 @@ impl Retriever<'_> {
                     rank: unit_index,
                 });
             } else {
-                note_cut(&mut cut, rowid, size, score);
+                note_cut(&mut cut, size, score);
             }
             if decisions.len() > packed_before {
-                packed_sketches.add(keys.get(&rowid), size, rowid);
+                packed_sketches.add(size, rowid);
             }
         }
         // Units not planned (value per token left them out) are cut.
@@ -933,27 +926,10 @@ impl Retriever<'_> {
             }
             for member in &unit.members {
                 if let Some(size) = sizes.get(member) {
-                    note_cut(&mut cut, *member, size, unit.score);
+                    note_cut(&mut cut, size, unit.score);
                 }
             }
         }
-        let unkeyed: Vec<i64> = cut
-            .iter()
-            .map(|(rowid, _, _)| *rowid)
-            .filter(|rowid| !keys.contains_key(rowid))
-            .collect();
-        keys.extend(self.store.pack_keys(&unkeyed)?);
-        // An item deleted since it was sized has no key: it is no longer there to page on to.
-        let cut: Vec<CutItem> = cut
-            .into_iter()
-            .filter_map(|(rowid, tokens, score)| {
-                Some(CutItem {
-                    id: keys.get(&rowid)?.id.clone(),
-                    tokens,
-                    score,
-                })
-            })
-            .collect();
         // The window reads in rank order (grouping below keeps the best-ranked group first),
         // whatever order value per token packed it in; a thread's members keep their order.
         decisions.sort_by_key(|d| d.rank);

@@ -276,6 +276,7 @@ pub struct PackMeta {
 /// How big an item is in a window, and what filters look at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemSize {
+    pub id: String,
     pub source: String,
     pub kind: ItemKind,
     pub timestamp_ms: Option<i64>,
@@ -284,14 +285,6 @@ pub struct ItemSize {
     pub thread_key: Option<String>,
     /// Byte offset where quoted text starts, and the tokens of the text before it.
     pub fresh: Option<(usize, u32)>,
-}
-
-/// The stable id and near-duplicate sketch of an item: what packing needs only for the items
-/// it considers packing, read apart from [`ItemSize`] so that sizing thousands of candidates
-/// reads the narrow `items_packing` index instead of whole item rows.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PackKey {
-    pub id: String,
     /// Near-duplicate sketch; `None` for short texts.
     pub sketch: Option<Sketch>,
 }
@@ -1194,63 +1187,37 @@ impl StoreReader {
         })
     }
 
-    /// Sizes and filterable attributes of many items, in few queries (no text is read). The
-    /// covering index `items_packing` answers them: its entries are a tenth of an item row, so
-    /// the thousands of candidates of a large budget touch few pages.
+    /// Sizes and filterable attributes of many items, in few queries (no text is read).
     pub fn sizes(&self, rowids: &[i64]) -> Result<HashMap<i64, ItemSize>> {
         self.with_conn(|c| {
             let mut out = HashMap::with_capacity(rowids.len());
             for part in rowids.chunks(IN_BATCH) {
                 let sql = format!(
-                    "SELECT rowid, source, kind, timestamp_ms, tokens, header_tokens, thread_key,
-                        quote_start, fresh_tokens
-                     FROM items INDEXED BY items_packing WHERE rowid IN ({}) AND deleted = 0",
+                    "SELECT rowid, id, source, kind, timestamp_ms, tokens, header_tokens, thread_key,
+                        quote_start, fresh_tokens, sketch
+                     FROM items WHERE deleted = 0 AND rowid IN ({})",
                     placeholders(part.len())
                 );
                 let mut stmt = c.prepare_cached(&sql)?;
                 let mut rows = stmt.query(rusqlite::params_from_iter(part))?;
                 while let Some(r) = rows.next()? {
-                    let kind: String = r.get(2)?;
+                    let kind: String = r.get(3)?;
                     out.insert(
                         r.get::<_, i64>(0)?,
                         ItemSize {
-                            source: r.get(1)?,
+                            id: r.get(1)?,
+                            source: r.get(2)?,
                             kind: parse_kind(&kind)?,
-                            timestamp_ms: r.get(3)?,
-                            tokens: r.get(4)?,
-                            header_tokens: r.get(5)?,
-                            thread_key: r.get(6)?,
-                            fresh: match (r.get::<_, Option<i64>>(7)?, r.get::<_, Option<u32>>(8)?)
-                            {
+                            timestamp_ms: r.get(4)?,
+                            tokens: r.get(5)?,
+                            header_tokens: r.get(6)?,
+                            thread_key: r.get(7)?,
+                            fresh: match (r.get::<_, Option<i64>>(8)?, r.get::<_, Option<u32>>(9)?) {
                                 (Some(q), Some(t)) => Some((q as usize, t)),
                                 _ => None,
                             },
-                        },
-                    );
-                }
-            }
-            Ok(out)
-        })
-    }
-
-    /// Ids and near-duplicate sketches of many live items, in few queries.
-    pub fn pack_keys(&self, rowids: &[i64]) -> Result<HashMap<i64, PackKey>> {
-        self.with_conn(|c| {
-            let mut out = HashMap::with_capacity(rowids.len());
-            for part in rowids.chunks(IN_BATCH) {
-                let sql = format!(
-                    "SELECT rowid, id, sketch FROM items WHERE deleted = 0 AND rowid IN ({})",
-                    placeholders(part.len())
-                );
-                let mut stmt = c.prepare_cached(&sql)?;
-                let mut rows = stmt.query(rusqlite::params_from_iter(part))?;
-                while let Some(r) = rows.next()? {
-                    out.insert(
-                        r.get::<_, i64>(0)?,
-                        PackKey {
-                            id: r.get(1)?,
                             sketch: r
-                                .get_ref(2)?
+                                .get_ref(10)?
                                 .as_blob_or_null()
                                 .ok()
                                 .flatten()

@@ -41,11 +41,6 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_by_source ON items (source, deleted);
 CREATE INDEX IF NOT EXISTS items_by_thread ON items (thread_key) WHERE thread_key IS NOT NULL;
--- Covering index of what packing reads for every candidate (sizes and filter attributes, not
--- ids, texts or sketches): entries a tenth of an item row, so sizing thousands of candidates
--- touches few pages. Created on open where missing (no schema version change).
-CREATE INDEX IF NOT EXISTS items_packing ON items (rowid, deleted, source, kind, timestamp_ms,
-    tokens, header_tokens, thread_key, quote_start, fresh_tokens);
 
 -- Bodies live apart from item metadata so that scans of sizes and attributes (packing,
 -- filters) read small, dense rows instead of walking overflow pages.
