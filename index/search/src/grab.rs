@@ -482,7 +482,16 @@ impl Retriever<'_> {
         } else {
             bm25_limit
         };
-        let mut hits = self.index.search_top(&text, &filters, plain_limit)?;
+        // Full mode: a flat union of the query's words (prunable); keyword mode keeps the
+        // parser's query, the BM25 baseline it stands for.
+        let plain_top = |limit: usize| {
+            if full {
+                self.index.search_words_top(&text, &filters, limit)
+            } else {
+                self.index.search_top(&text, &filters, limit)
+            }
+        };
+        let mut hits = plain_top(plain_limit)?;
         let mut lists = vec![RankedList {
             signal: Signal::Bm25,
             weight: if full { 0.5 } else { 1.0 },
@@ -540,7 +549,7 @@ impl Retriever<'_> {
                 bm25_limit,
             )?;
             if focused.is_empty() && hits.len() >= plain_limit && plain_limit < bm25_limit {
-                hits = self.index.search_top(&text, &filters, bm25_limit)?;
+                hits = plain_top(bm25_limit)?;
                 lists[0].rowids = hits.iter().map(|h| h.rowid).collect();
             }
             // 3. What the best focused hits share: their organisation (when the query names
