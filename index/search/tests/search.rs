@@ -497,3 +497,59 @@ proptest! {
         prop_assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
     }
 }
+
+#[test]
+fn the_flat_word_search_scores_like_the_parsed_one_and_splits_phrases_into_words() {
+    let mut fx = Fixture::new();
+    let mut items = vec![
+        doc("a", "Sign-on notes", "single sign-on for the portal"),
+        doc("b", "Portal", "the portal sign in page, then on to billing"),
+        doc("c", "Billing", "billing runs monthly"),
+        doc("d", "Other", "nothing related here"),
+    ];
+    items[2].people = vec![PersonRef {
+        email: Some("sign@example.com".into()),
+        name: Some("Sign Person".into()),
+        role: PersonRole::From,
+    }];
+    fx.put("docs", items, vec![]);
+    let filters = Filters::default();
+    // One word: the same hits and scores as the parser's query.
+    for word in ["portal", "billing", "sign"] {
+        let parsed = fx.index.search_top(word, &filters, 10).unwrap();
+        let flat = fx.index.search_words_top(word, &filters, 10).unwrap();
+        assert_eq!(
+            parsed.iter().map(|h| h.rowid).collect::<Vec<_>>(),
+            flat.iter().map(|h| h.rowid).collect::<Vec<_>>(),
+            "{word}"
+        );
+        for (p, f) in parsed.iter().zip(&flat) {
+            assert!((p.score - f.score).abs() < 1e-4, "{word}: {p:?} vs {f:?}");
+        }
+    }
+    // A hyphenated word is a phrase to the parser and two words here: "sign in ... on" counts.
+    let ids = |hits: Vec<ctx_search::Hit>| -> BTreeSet<String> {
+        fx.reader
+            .pack_metas(&hits.iter().map(|h| h.rowid).collect::<Vec<_>>())
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect()
+    };
+    let flat = ids(fx.index.search_words_top("sign-on", &filters, 10).unwrap());
+    let id = |ext: &str| ItemId::new("docs", ext).to_string();
+    assert_eq!(flat, [id("a"), id("b"), id("c")].into_iter().collect());
+    let parsed = ids(fx.index.search_top("sign-on", &filters, 10).unwrap());
+    assert_eq!(parsed, [id("a")].into_iter().collect());
+    // Filters still apply.
+    let only_a = Filters {
+        kinds: vec![ItemKind::Email],
+        ..Filters::default()
+    };
+    assert!(
+        fx.index
+            .search_words_top("portal", &only_a, 10)
+            .unwrap()
+            .is_empty()
+    );
+}
