@@ -374,11 +374,7 @@ impl SearchIndex {
         filters: &Filters,
         limit: usize,
     ) -> Result<Vec<Hit>> {
-        let f = self.fields;
-        let mut tokenizer = self
-            .index
-            .tokenizer_for_field(f.body)
-            .map_err(SearchError::from)?;
+        let mut tokenizer = self.index.tokenizer_for_field(self.fields.body)?;
         let mut words: Vec<String> = Vec::new();
         let mut stream = tokenizer.token_stream(query);
         while stream.advance() {
@@ -391,8 +387,7 @@ impl SearchIndex {
             return self.search_top(query, filters, limit);
         }
         let mut union: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        // The parser's field boosts (see `parser`).
-        for (field, boost) in [(f.title, 2.0), (f.body, 1.0), (f.people, 1.5)] {
+        for (field, boost) in self.text_fields() {
             for word in &words {
                 let term = TermQuery::new(
                     Term::from_field_text(field, word),
@@ -404,14 +399,8 @@ impl SearchIndex {
                 ));
             }
         }
-        let text: Box<dyn Query> = Box::new(BooleanQuery::new(union));
-        let filter = self.filter_queries(filters);
-        if filter.is_empty() {
-            return self.collect_top(text.as_ref(), limit);
-        }
-        let mut clauses = vec![(Occur::Must, text)];
-        clauses.extend(filter);
-        self.collect_top(&BooleanQuery::new(clauses), limit)
+        let query = self.filtered(Box::new(BooleanQuery::new(union)), filters);
+        self.collect_top(query.as_ref(), limit)
     }
 
     fn filtered_text_query(&self, query: &str, filters: &Filters) -> Box<dyn Query> {
@@ -423,6 +412,12 @@ impl SearchIndex {
             let (q, _errors) = parser.parse_query_lenient(&sanitize_query(query));
             q
         };
+        self.filtered(text_query, filters)
+    }
+
+    /// `text_query` restricted by the filters (itself when nothing filters, so that a union of
+    /// terms stays prunable).
+    fn filtered(&self, text_query: Box<dyn Query>, filters: &Filters) -> Box<dyn Query> {
         let mut clauses = vec![(Occur::Must, text_query)];
         clauses.extend(self.filter_queries(filters));
         if clauses.len() == 1 {
@@ -435,11 +430,19 @@ impl SearchIndex {
         }
     }
 
-    fn parser(&self) -> QueryParser {
+    /// The fields a text query searches, with their boosts.
+    fn text_fields(&self) -> [(Field, f32); 3] {
         let f = self.fields;
-        let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body, f.people]);
-        parser.set_field_boost(f.title, 2.0);
-        parser.set_field_boost(f.people, 1.5);
+        [(f.title, 2.0), (f.body, 1.0), (f.people, 1.5)]
+    }
+
+    fn parser(&self) -> QueryParser {
+        let fields = self.text_fields();
+        let mut parser =
+            QueryParser::for_index(&self.index, fields.iter().map(|(f, _)| *f).collect());
+        for (field, boost) in fields {
+            parser.set_field_boost(field, boost);
+        }
         parser
     }
 
